@@ -1,0 +1,1 @@
+"""airtime admin: arrives with its issue."""

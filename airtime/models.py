@@ -1,0 +1,1 @@
+"""airtime: models arrive with its issue."""

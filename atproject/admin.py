@@ -1,0 +1,94 @@
+"""Admin helpers shared by every app: the read-only callback event admin.
+
+Event rows are evidence of what AT sent: staff may read them, nobody may edit
+them, and only superusers may delete them.
+"""
+
+import json
+
+from django.contrib import admin
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from atproject.callbacks.models import ProcessingState
+
+CALLBACK_FIELDS = (
+    "received_at",
+    "last_received_at",
+    "times_received",
+    "state",
+    "error",
+    "source_ip",
+    "content_type",
+    "pretty_payload",
+    "raw_body",
+)
+
+
+class CallbackEventAdmin(admin.ModelAdmin):
+    """Read-only admin for a `CallbackEvent` model.
+
+    Subclasses name their typed columns in `event_fields` (shown first on the
+    detail page) and list what they need in `list_display` and friends.
+    """
+
+    event_fields: tuple = ()
+    date_hierarchy = "received_at"
+    list_filter = ("state", "received_at")
+    list_per_page = 50
+    show_full_result_count = False  # no COUNT(*) over millions of rows on every page
+
+    def get_fieldsets(self, request, obj=None):
+        return [
+            (None, {"fields": self.event_fields}),
+            (_("Callback"), {"fields": CALLBACK_FIELDS}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.event_fields + CALLBACK_FIELDS
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+    @admin.display(description=_("payload"))
+    def pretty_payload(self, obj):
+        text = json.dumps(obj.payload, indent=2, ensure_ascii=False, sort_keys=True)
+        return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
+
+    @admin.display(description=_("state"), ordering="state")
+    def state_badge(self, obj):
+        colour = "#ba2121" if obj.state == ProcessingState.FAILED else "#417690"
+        return format_html('<span style="color: {}">{}</span>', colour, obj.get_state_display())
+
+
+def confirmed(request) -> bool:
+    """True once staff have pressed the button of the action's confirmation page."""
+    return request.POST.get("confirm") == "yes"
+
+
+def confirmation_page(
+    modeladmin, request, queryset, *, action, title, confirm_label, summary="", details=(), form=None
+):
+    """The page an admin action shows before it does anything (like `delete_selected`)."""
+    opts = modeladmin.model._meta
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "summary": summary,
+        "details": details,
+        "objects": list(queryset),
+        "opts": opts,
+        "action": action,
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        "confirm_label": confirm_label,
+        "form": form,
+    }
+    request.current_app = modeladmin.admin_site.name
+    return TemplateResponse(request, "admin/atproject/confirm_action.html", context)

@@ -1,0 +1,91 @@
+"""Store first, then apply: the one transaction every callback goes through.
+
+The row and its effect commit together. When the effect raises, it is rolled
+back to a savepoint and the row still commits, with state `failed` and the
+error, for reprocessing. Repeats are counted on the first row and never applied
+again. Database errors are left to the caller (the view answers 503).
+"""
+
+import json
+import logging
+from dataclasses import dataclass
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .models import CallbackEvent, ProcessingState
+from .payload import CallbackError, ParsedBody, Payload, jsonable
+
+logger = logging.getLogger("atproject.callbacks")
+
+
+@dataclass
+class Outcome:
+    event: CallbackEvent
+    created: bool
+    #: Why the payload was refused (answered 400), or "".
+    error: str = ""
+
+
+def ingest(model: type[CallbackEvent], parsed: ParsedBody, *, source_ip: str | None = None) -> Outcome:
+    """Store one delivery of a callback of kind `model` and apply its effect once."""
+    now = timezone.now()
+    row = {
+        "payload": jsonable(parsed.data),
+        "raw_body": parsed.raw_text,
+        "content_type": parsed.content_type,
+        "source_ip": source_ip,
+        "received_at": now,
+        "last_received_at": now,
+    }
+    label = model._meta.label
+    logger.info("%s callback: %s", label, json.dumps(row["payload"], cls=DjangoJSONEncoder, ensure_ascii=False))
+    try:
+        if parsed.error:
+            raise CallbackError(parsed.error)
+        fields = model.fields_from_payload(Payload(parsed.data))
+        key = model.dedupe_key_for(fields, row["payload"])
+    except CallbackError as exc:
+        logger.warning("%s callback refused: %s", label, exc)
+        with transaction.atomic():
+            event = model.objects.create(**row, state=ProcessingState.FAILED, error=str(exc))
+        return Outcome(event, created=True, error=str(exc))
+
+    with transaction.atomic():
+        event, created = _find_or_create(model, key, {**row, **fields}, now)
+        if created:
+            _apply(event)
+    return Outcome(event, created=created)
+
+
+def _find_or_create(model, key: str, values: dict, now) -> tuple[CallbackEvent, bool]:
+    if model.dedupe_window is None:
+        event, created = model.objects.get_or_create(dedupe_key=key, defaults=values)
+    else:
+        event = (
+            model.objects.select_for_update()
+            .filter(dedupe_key=key, last_received_at__gte=now - model.dedupe_window)
+            .order_by("-last_received_at")
+            .first()
+        )
+        created = event is None
+        if created:
+            event = model.objects.create(dedupe_key=key, **values)
+    if not created:
+        model.objects.filter(pk=event.pk).update(times_received=F("times_received") + 1, last_received_at=now)
+        event.refresh_from_db(fields=["times_received", "last_received_at"])
+        logger.info("%s callback repeated (%d times), not applied again", model._meta.label, event.times_received)
+    return event, created
+
+
+def _apply(event: CallbackEvent) -> None:
+    try:
+        with transaction.atomic():
+            event.apply()
+    except Exception as exc:  # the effect's failure must never lose the row
+        logger.exception("%s callback %s: effect failed", event._meta.label, event.pk)
+        event.state = ProcessingState.FAILED
+        event.error = f"{type(exc).__name__}: {exc}"
+        type(event).objects.filter(pk=event.pk).update(state=event.state, error=event.error)

@@ -1,0 +1,106 @@
+"""The abstract base of every stored AT callback.
+
+A concrete event model adds typed, indexed columns for what people filter and
+search on, says how to read them from a payload (`fields_from_payload`), what
+makes two deliveries the same callback (`dedupe_values` or `dedupe_window`), and
+what the callback does to the rest of the system (`apply`).
+"""
+
+import hashlib
+import json
+from datetime import timedelta
+from typing import ClassVar
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .payload import Payload
+
+
+class ProcessingState(models.TextChoices):
+    PROCESSED = "processed", _("processed")
+    FAILED = "failed", _("failed")
+
+
+def dedupe_constraint(name: str) -> models.UniqueConstraint:
+    """One row per repeat key: concurrent deliveries of one callback cannot both insert."""
+    return models.UniqueConstraint(fields=["dedupe_key"], condition=~Q(dedupe_key=""), name=name)
+
+
+class CallbackEvent(models.Model):
+    received_at = models.DateTimeField(
+        _("received at"), default=timezone.now, db_index=True, help_text=_("When the first delivery arrived.")
+    )
+    last_received_at = models.DateTimeField(
+        _("last received at"), default=timezone.now, help_text=_("When the latest repeat arrived.")
+    )
+    times_received = models.PositiveIntegerField(
+        _("times received"),
+        default=1,
+        help_text=_("AT may deliver a callback more than once; repeats are counted here."),
+    )
+    payload = models.JSONField(
+        _("payload"),
+        default=dict,
+        blank=True,
+        encoder=DjangoJSONEncoder,
+        help_text=_("The callback's fields as AT sent them."),
+    )
+    raw_body = models.TextField(
+        _("raw body"), blank=True, help_text=_("The body as text, kept when it could not be parsed or decoded cleanly.")
+    )
+    content_type = models.CharField(_("content type"), max_length=100, blank=True)
+    source_ip = models.GenericIPAddressField(_("source IP"), null=True, blank=True)
+    state = models.CharField(
+        _("processing state"),
+        max_length=16,
+        choices=ProcessingState.choices,
+        default=ProcessingState.PROCESSED,
+        db_index=True,
+        help_text=_("Failed: the payload was invalid or its effect raised; see the error."),
+    )
+    error = models.TextField(_("error"), blank=True)
+    dedupe_key = models.CharField(
+        _("repeat key"),
+        max_length=64,
+        blank=True,
+        db_index=True,
+        editable=False,
+        help_text=_("Hash of what identifies this callback; empty when the payload was invalid."),
+    )
+
+    #: Deliveries within this window with an identical payload are one callback.
+    #: None: `dedupe_values` identifies the callback for ever (and a unique
+    #: constraint on `dedupe_key` must be declared on the model).
+    dedupe_window: ClassVar[timedelta | None] = None
+
+    class Meta:
+        abstract = True
+        ordering = ["-received_at", "-pk"]
+        get_latest_by = "received_at"
+
+    @classmethod
+    def fields_from_payload(cls, payload: Payload) -> dict:
+        """The typed columns read from `payload`; raises `CallbackError` naming a bad field."""
+        return {}
+
+    @classmethod
+    def dedupe_values(cls, fields: dict) -> tuple:
+        """What identifies one callback, from the typed columns (strict kinds only)."""
+        raise NotImplementedError
+
+    @classmethod
+    def dedupe_key_for(cls, fields: dict, data: dict) -> str:
+        identity = data if cls.dedupe_window is not None else cls.dedupe_values(fields)
+        canonical = json.dumps(identity, sort_keys=True, cls=DjangoJSONEncoder, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8", "backslashreplace")).hexdigest()
+
+    def apply(self) -> None:
+        """The callback's effect on the rest of the system; runs once, in a savepoint."""
+
+    @property
+    def is_repeat(self) -> bool:
+        return self.times_received > 1

@@ -1,0 +1,87 @@
+"""The one callback view: authenticate → check size → parse → store and apply → answer.
+
+Apps answer differently (USSD screens, voice XML) by overriding `respond()`; the
+path to it is the same for every kind.
+"""
+
+import ipaddress
+import logging
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse
+from rest_framework.exceptions import MethodNotAllowed
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from atproject.api import IgnoreAcceptHeader, PayloadTooLarge, ServiceUnavailable
+
+from .auth import WebhookTokenPermission
+from .ingest import Outcome, ingest
+from .payload import parse_body
+
+logger = logging.getLogger("atproject.callbacks")
+
+
+def client_ip(request) -> str | None:
+    address = request.META.get("REMOTE_ADDR", "")
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
+
+
+def read_body(request) -> bytes:
+    """The body, refused with 413 above AT_CALLBACK_MAX_BYTES (before Django's own 400)."""
+    limit = settings.AT_CALLBACK_MAX_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise PayloadTooLarge(f"Request body too large: {declared} bytes, the limit is {limit}.")
+    body = request.body
+    if len(body) > limit:
+        raise PayloadTooLarge(f"Request body too large: the limit is {limit} bytes.")
+    return body
+
+
+class CallbackView(APIView):
+    """Receives one kind of AT callback (`model`, a `CallbackEvent` subclass)."""
+
+    model = None
+    http_method_names = ["post"]
+    authentication_classes = ()
+    permission_classes = (WebhookTokenPermission,)
+    throttle_classes = ()
+    parser_classes = ()  # the body is parsed by `parse_body`, with our size limit
+    renderer_classes = (JSONRenderer,)
+    content_negotiation_class = IgnoreAcceptHeader
+
+    def initial(self, request, *args, **kwargs):
+        # A wrong method is 405 whatever the token: say the real problem first.
+        if request.method.lower() not in self.http_method_names:
+            raise MethodNotAllowed(request.method)
+        super().initial(request, *args, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        django_request = request._request
+        body = read_body(django_request)
+        parsed = parse_body(body, django_request.content_type, django_request)
+        try:
+            outcome = ingest(self.model, parsed, source_ip=client_ip(django_request))
+        except (OperationalError, InterfaceError):
+            logger.error("Database unavailable: %s callback not stored", self.model._meta.label)
+            raise ServiceUnavailable() from None
+        if outcome.error:
+            return self.refuse(outcome)
+        return self.respond(outcome)
+
+    def refuse(self, outcome: Outcome):
+        """The answer to a stored but invalid callback."""
+        return Response({"error": outcome.error}, status=400)
+
+    def respond(self, outcome: Outcome):
+        """The answer to a stored callback: AT only needs a fast 200."""
+        return HttpResponse("OK", content_type="text/plain")

@@ -1,0 +1,195 @@
+"""Settings for atproject, read from the environment (and `.env` when present).
+
+Every variable is documented in `.env.example`. Defaults are the offline, embedded
+ones (SQLite, AT sandbox); nothing secret has a production default: with DEBUG off,
+SECRET_KEY must be set or the project refuses to start.
+"""
+
+import os
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# AT_ENV_FILE="" disables reading a file (the test settings do, so that a
+# developer's `.env` never leaks into the suite).
+_env_file = os.environ.get("AT_ENV_FILE", str(BASE_DIR / ".env"))
+if _env_file and Path(_env_file).is_file():
+    env.read_env(_env_file)
+
+DEBUG = env.bool("DEBUG", default=False)
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set it in the environment or in .env "
+            "(DEBUG=true allows an insecure development key)."
+        )
+    SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "atproject.apps.AtprojectConfig",
+    "sms",
+    "voice",
+    "airtime",
+    "simswap",
+    "ussd",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "atproject.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "atproject.wsgi.application"
+
+# --- Database -------------------------------------------------------------
+# Embedded default: one SQLite file in the project folder, in WAL mode with
+# immediate transactions, so that the web server, the worker and the local
+# simulator can all write to it. Production: DATABASE_URL=postgres://...
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": ("PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=20000;"),
+        }
+    )
+    # A file, not ":memory:", for the test database too: WAL and several
+    # processes (live server, worker) need one.
+    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", str(BASE_DIR / "test_db.sqlite3"))
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Security (on whenever DEBUG is off) ------------------------------------
+# Behind a TLS-terminating proxy or tunnel (ngrok, cloudflared, a load
+# balancer) set SECURE_PROXY_SSL_HEADER=true so that Django trusts its
+# X-Forwarded-Proto header and builds https:// URLs.
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- Africa's Talking -------------------------------------------------------
+AT_USERNAME = env.str("AT_USERNAME", default="sandbox")
+AT_API_KEY = env.str("AT_API_KEY", default="")
+AT_SHORTCODE = env.str("AT_SHORTCODE", default="")
+AT_SENDER_ID = env.str("AT_SENDER_ID", default="")
+AT_VOICE_NUMBER = env.str("AT_VOICE_NUMBER", default="")
+# Comma-separated: every listed token is accepted, so a new one can be rolled
+# out before the old one is removed from AT's dashboard.
+AT_WEBHOOK_TOKEN = [t for t in env.list("AT_WEBHOOK_TOKEN", default=[]) if t]
+# Zone of AT's dates that carry none ("2026-11-27 10:15:03").
+AT_TIMEZONE = env.str("AT_TIMEZONE", default="UTC")
+# Largest callback body accepted; larger ones get 413.
+AT_CALLBACK_MAX_BYTES = env.int("AT_CALLBACK_MAX_BYTES", default=256 * 1024)
+# Country code for local numbers such as 0712 345 678 (e.g. 254); empty: none.
+AT_DEFAULT_COUNTRY_CODE = env.str("AT_DEFAULT_COUNTRY_CODE", default="")
+
+# Django refuses bodies over this with a 400 of its own; keep it above ours so
+# that our 413 is what a too-large callback gets.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, AT_CALLBACK_MAX_BYTES + 1)
+
+# --- Django REST framework --------------------------------------------------
+REST_FRAMEWORK = {
+    "EXCEPTION_HANDLER": "atproject.api.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+# --- Logging ----------------------------------------------------------------
+# Query strings carry the webhook token: the filter strips them from every
+# record of the development server's request log.
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "strip_query_strings": {"()": "atproject.logfilters.StripQueryStrings"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["strip_query_strings"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Replace Django's own handlers (which print again when DEBUG is on).
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}

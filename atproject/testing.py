@@ -1,0 +1,77 @@
+"""Helpers for the test suites of every app (imported by tests only)."""
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.db import connection
+
+BASE_DIR = Path(settings.BASE_DIR)
+
+
+def load_payload(app: str, name: str) -> dict:
+    """An AT payload fixture: `<app>/tests/fixtures/<name>.json`."""
+    return json.loads((BASE_DIR / app / "tests" / "fixtures" / f"{name}.json").read_text("utf-8"))
+
+
+def token() -> str:
+    return settings.AT_WEBHOOK_TOKEN[0]
+
+
+def post_callback(client, path: str, data, *, as_json: bool = False, token_value: str | None = None, **extra):
+    """POST a callback the way AT does: form-encoded (or JSON), token in the query string."""
+    query = "" if token_value == "" else "?" + urlencode({"token": token_value or token()})
+    if as_json:
+        return client.post(path + query, data=json.dumps(data), content_type="application/json", **extra)
+    body = data if isinstance(data, (bytes, str)) else urlencode(data)
+    return client.post(path + query, data=body, content_type="application/x-www-form-urlencoded", **extra)
+
+
+@contextmanager
+def database_unavailable():
+    """Point the default connection at a database that cannot be reached, for real.
+
+    SQLite: a file in a folder that does not exist; PostgreSQL: a closed port.
+    Use with `transactional_db` (no test transaction is open on the connection).
+    """
+    original = connection.settings_dict.copy()
+    connection.close()
+    if connection.vendor == "sqlite":
+        connection.settings_dict["NAME"] = "/nonexistent-folder/db.sqlite3"
+    else:
+        connection.settings_dict["HOST"] = "127.0.0.1"
+        connection.settings_dict["PORT"] = "9"  # discard: nothing listens
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(original)
+
+
+@contextmanager
+def table_refuses_inserts(table: str, message: str = "refused by test"):
+    """Make the database itself refuse inserts into `table` (a trigger), to fail an effect for real."""
+    name = f"refuse_{table}"
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                f"CREATE TRIGGER {name} BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, '{message}'); END"
+            )
+        else:
+            cursor.execute(
+                f"CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION '{message}'; END $$"
+                " LANGUAGE plpgsql"
+            )
+            cursor.execute(f"CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION {name}()")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            if connection.vendor == "sqlite":
+                cursor.execute(f"DROP TRIGGER {name}")
+            else:
+                cursor.execute(f"DROP TRIGGER {name} ON {table}")
+                cursor.execute(f"DROP FUNCTION {name}()")

@@ -1,0 +1,294 @@
+"""The shared callback ingestion, exercised on every registered callback kind."""
+
+import base64
+import json
+import logging
+
+import pytest
+from django.test import override_settings
+
+from atproject.callbacks.models import ProcessingState
+from atproject.callbacks.registry import kinds
+from atproject.logfilters import StripQueryStrings, strip_query_strings
+from atproject.testing import database_unavailable, load_payload, post_callback, token
+
+# One valid AT payload per callback kind (see AT-REFERENCE.md §3).
+KIND_FIXTURES = {
+    "sms.delivery-reports": ("sms", "delivery_report"),
+    "sms.twoway": ("sms", "inbound_message"),
+    "sms.opt-out": ("sms", "opt_out"),
+    "sms.subscription": ("sms", "subscription"),
+}
+
+ALL_KINDS = sorted(kinds())
+
+
+def fixture_for(kind_name):
+    return load_payload(*KIND_FIXTURES[kind_name])
+
+
+def test_every_kind_has_a_payload_fixture():
+    assert set(ALL_KINDS) == set(KIND_FIXTURES)
+
+
+@pytest.fixture(params=ALL_KINDS)
+def kind(request):
+    return kinds()[request.param]
+
+
+# --- Authentication -------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_valid_token_in_query_is_accepted_and_stored(client, kind):
+    response = post_callback(client, kind.path, fixture_for(kind.name))
+    assert response.status_code == 200
+    assert kind.model.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("offered", ["", "wrong-token"])
+def test_missing_or_wrong_token_is_refused_and_nothing_stored(client, kind, offered):
+    response = post_callback(client, kind.path, fixture_for(kind.name), token_value=offered)
+    assert response.status_code == 403
+    assert "token" in response.json()["error"]
+    assert kind.model.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_previous_token_still_accepted_during_rotation(client, kind, settings):
+    assert len(settings.AT_WEBHOOK_TOKEN) == 2
+    response = post_callback(client, kind.path, fixture_for(kind.name), token_value=settings.AT_WEBHOOK_TOKEN[1])
+    assert response.status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("password", "expected"), [("test-webhook-token", 200), ("nope", 403)])
+def test_basic_auth_password_is_the_token(client, kind, password, expected):
+    credentials = base64.b64encode(f"africastalking:{password}".encode()).decode()
+    response = post_callback(
+        client, kind.path, fixture_for(kind.name), token_value="", HTTP_AUTHORIZATION=f"Basic {credentials}"
+    )
+    assert response.status_code == expected
+    assert kind.model.objects.count() == (1 if expected == 200 else 0)
+
+
+@pytest.mark.django_db
+def test_malformed_basic_auth_is_refused(client, kind):
+    response = post_callback(
+        client, kind.path, fixture_for(kind.name), token_value="", HTTP_AUTHORIZATION="Basic %%%not-base64"
+    )
+    assert response.status_code == 403
+
+
+@pytest.mark.django_db
+def test_without_configured_token_callbacks_are_open(client, kind, settings):
+    settings.AT_WEBHOOK_TOKEN = []
+    response = post_callback(client, kind.path, fixture_for(kind.name), token_value="")
+    assert response.status_code == 200
+
+
+# --- Methods and sizes -------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", ["get", "put", "delete", "patch", "options"])
+def test_other_methods_get_405_json(client, kind, method):
+    response = getattr(client, method)(kind.path)  # no token: the method is the first problem
+    assert response.status_code == 405
+    assert response["Content-Type"] == "application/json"
+    assert method.upper() in response.json()["error"]
+    assert "POST" in response["Allow"]
+
+
+@pytest.mark.django_db
+def test_body_over_the_limit_gets_413(client, kind, settings):
+    settings.AT_CALLBACK_MAX_BYTES = 1024
+    response = post_callback(client, kind.path, {"text": "x" * 2000})
+    assert response.status_code == 413
+    assert "1024" in response.json()["error"]
+    assert kind.model.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_body_at_the_limit_is_read(client, kind, settings):
+    body = json.dumps(fixture_for(kind.name))
+    settings.AT_CALLBACK_MAX_BYTES = len(body)
+    response = client.post(f"{kind.path}?token={token()}", data=body, content_type="application/json")
+    assert response.status_code == 200
+
+
+# --- Parsing -------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_form_and_json_bodies_store_the_same_fields(client, kind):
+    payload = fixture_for(kind.name)
+    assert post_callback(client, kind.path, payload).status_code == 200
+    assert post_callback(client, kind.path, payload, as_json=True).status_code == 200
+    rows = list(kind.model.objects.order_by("pk"))
+    # The same callback twice is a repeat, whatever its encoding.
+    assert len(rows) == 1
+    assert rows[0].times_received == 2
+    assert rows[0].payload == payload
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("content_type", ["text/plain", "", "application/octet-stream"])
+def test_unlabelled_bodies_are_tried_as_form_then_json(client, kind, content_type):
+    payload = fixture_for(kind.name)
+    from urllib.parse import urlencode
+
+    assert client.post(f"{kind.path}?token={token()}", urlencode(payload), content_type=content_type).status_code == 200
+    assert kind.model.objects.get().payload == payload
+
+
+@pytest.mark.django_db
+def test_unlabelled_json_body_is_parsed_as_json(client, kind):
+    payload = fixture_for(kind.name)
+    response = client.post(f"{kind.path}?token={token()}", json.dumps(payload), content_type="text/plain")
+    assert response.status_code == 200
+    assert kind.model.objects.get().payload == payload
+
+
+@pytest.mark.django_db
+def test_multipart_body_is_read_as_a_form(client, kind):
+    payload = fixture_for(kind.name)
+    response = client.post(f"{kind.path}?token={token()}", payload)  # the test client sends multipart
+    assert response.status_code == 200
+    assert kind.model.objects.get().payload == payload
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'{"amount": NaN}', b"\xff\xfe{}"])
+def test_malformed_json_is_stored_with_its_raw_body_and_refused(client, kind, body):
+    response = client.post(f"{kind.path}?token={token()}", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert "malformed JSON" in response.json()["error"]
+    event = kind.model.objects.get()
+    assert event.state == ProcessingState.FAILED
+    assert event.raw_body
+    assert event.error == response.json()["error"]
+
+
+@pytest.mark.django_db
+def test_non_utf8_form_bytes_never_lose_the_row(client, kind):
+    payload = fixture_for(kind.name)
+    from urllib.parse import urlencode
+
+    body = urlencode(payload).encode() + b"&extra=caf%E9&raw=\xff\xfe"
+    response = client.post(f"{kind.path}?token={token()}", data=body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 200
+    event = kind.model.objects.get()
+    assert event.payload["extra"] == "caf\ufffd"
+    assert "\\xff\\xfe" in event.raw_body  # the original bytes stay recoverable
+
+
+@pytest.mark.django_db
+def test_nul_and_lone_surrogates_are_escaped_not_lost(client, kind):
+    payload = {**fixture_for(kind.name), "note": "a\x00b\ud800c"}
+    response = client.post(f"{kind.path}?token={token()}", data=json.dumps(payload), content_type="application/json")
+    assert response.status_code == 200
+    assert kind.model.objects.get().payload["note"] == "a\\x00b\\ud800c"
+
+
+@pytest.mark.django_db
+def test_unknown_extra_fields_are_kept(client, kind):
+    payload = {**fixture_for(kind.name), "somethingNew": "kept"}
+    assert post_callback(client, kind.path, payload).status_code == 200
+    assert kind.model.objects.get().payload["somethingNew"] == "kept"
+
+
+@pytest.mark.django_db
+def test_empty_body_is_stored_and_refused_naming_a_field(client, kind):
+    response = client.post(f"{kind.path}?token={token()}", data=b"", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert "missing required field '" in response.json()["error"]
+    assert kind.model.objects.get().state == ProcessingState.FAILED
+
+
+# --- Repeats ---------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_repeats_are_one_row_counted(client, kind):
+    payload = fixture_for(kind.name)
+    for _ in range(3):
+        assert post_callback(client, kind.path, payload).status_code == 200
+    event = kind.model.objects.get()
+    assert event.times_received == 3
+    assert event.last_received_at >= event.received_at
+
+
+# --- Database down ----------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_unavailable_gives_503_json(client, kind):
+    with database_unavailable():
+        response = post_callback(client, kind.path, fixture_for(kind.name))
+    assert response.status_code == 503
+    assert response.json() == {"error": "The database is unavailable; try again later."}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_healthz_reports_the_database(client):
+    assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
+    with database_unavailable():
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["database"] == "unavailable"
+
+
+# --- Logging ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_payload_logged_at_info_without_token(client, kind, caplog, settings):
+    caplog.set_level(logging.INFO)
+    payload = fixture_for(kind.name)
+    post_callback(client, kind.path, payload)
+    post_callback(client, kind.path, payload, token_value="wrong-guess")
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(r.levelno == logging.INFO and kind.model._meta.label in r.getMessage() for r in caplog.records)
+    assert any(next(iter(payload.values())) in m for m in messages)
+    for secret in [*settings.AT_WEBHOOK_TOKEN, "wrong-guess", "?token"]:
+        assert not any(secret in m for m in messages)
+
+
+def test_query_strings_are_stripped_from_request_lines():
+    record = logging.LogRecord(
+        "django.server",
+        logging.INFO,
+        __file__,
+        1,
+        '"%s" %s %s',
+        ("POST /api/sms/delivery-reports?token=s3cret&x=1 HTTP/1.1", "200", "2"),
+        None,
+    )
+    StripQueryStrings().filter(record)
+    assert record.getMessage() == '"POST /api/sms/delivery-reports HTTP/1.1" 200 2'
+    assert strip_query_strings("see https://h.example/cb?token=abc now") == "see https://h.example/cb now"
+
+
+# --- System checks --------------------------------------------------------------------
+
+
+def test_check_warns_without_token_and_errors_under_deploy(settings):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.AT_WEBHOOK_TOKEN = []
+    from atproject.checks import webhook_token_set, webhook_token_set_for_deploy
+
+    assert [m.id for m in webhook_token_set(None)] == ["atproject.W001"]
+    assert [m.id for m in webhook_token_set_for_deploy(None)] == ["atproject.E001"]
+    with pytest.raises(SystemCheckError, match=r"atproject\.E001"):
+        call_command("check", "--deploy", "--tag", "security")
+
+
+@override_settings(AT_WEBHOOK_TOKEN=["x"])
+def test_checks_quiet_with_token():
+    from atproject.checks import webhook_token_set, webhook_token_set_for_deploy
+
+    assert webhook_token_set(None) == [] and webhook_token_set_for_deploy(None) == []

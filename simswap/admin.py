@@ -1,0 +1,1 @@
+"""simswap admin: arrives with its issue."""

@@ -1,0 +1,1 @@
+"""simswap: models arrive with its issue."""

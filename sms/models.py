@@ -1,0 +1,284 @@
+"""SMS: AT's delivery reports, inbound messages, opt-outs and premium subscriptions.
+
+Event models store every callback (see `atproject.callbacks`); `OptOut` and
+`Subscription` hold the current state per phone that those events leave behind.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
+
+from atproject.callbacks.models import CallbackEvent, dedupe_constraint
+from atproject.callbacks.payload import Payload
+
+# Lengths of AT identifiers and codes; a longer value is refused with a 400 naming the field.
+ID_LENGTH = 100
+CODE_LENGTH = 32
+PHONE_LENGTH = 128
+
+
+def phone_columns(verbose_name):
+    """The number as AT gave it (maybe SIP or withheld), and its E.164 form when it has one."""
+    return (
+        models.CharField(verbose_name, max_length=PHONE_LENGTH, blank=True),
+        models.CharField(
+            format_lazy("{} (E.164)", verbose_name),
+            max_length=20,
+            blank=True,
+            db_index=True,
+            help_text=_("Normalised form; empty when the number has none."),
+        ),
+    )
+
+
+class DeliveryReport(CallbackEvent):
+    """AT's report on one outbound message: Sent, Buffered, Success, Failed, ..."""
+
+    message_id = models.CharField(
+        _("AT message id"),
+        max_length=ID_LENGTH,
+        blank=True,
+        db_index=True,
+        help_text=_("The messageId AT returned when the message was sent."),
+    )
+    status = models.CharField(
+        _("status"),
+        max_length=CODE_LENGTH,
+        blank=True,
+        db_index=True,
+        help_text=_("As AT sent it; unknown values are kept."),
+    )
+    phone_number, phone_e164 = phone_columns(_("phone number"))
+    network_code = models.CharField(_("network code"), max_length=CODE_LENGTH, blank=True, db_index=True)
+    failure_reason = models.CharField(_("failure reason"), max_length=ID_LENGTH, blank=True)
+    retry_count = models.PositiveIntegerField(
+        _("retry count"), null=True, blank=True, help_text=_("Premium SMS only: AT's delivery attempt.")
+    )
+
+    class Meta(CallbackEvent.Meta):
+        verbose_name = _("delivery report")
+        verbose_name_plural = _("delivery reports")
+        constraints = [dedupe_constraint("sms_deliveryreport_dedupe")]
+
+    def __str__(self):
+        return f"{self.message_id or '?'}: {self.status or '?'}"
+
+    @classmethod
+    def fields_from_payload(cls, payload: Payload) -> dict:
+        phone, phone_e164 = payload.phone("phoneNumber")
+        return {
+            "message_id": payload.text("id", required=True, max_length=ID_LENGTH),
+            "status": payload.text("status", required=True, max_length=CODE_LENGTH),
+            "phone_number": phone,
+            "phone_e164": phone_e164,
+            "network_code": payload.text("networkCode", max_length=CODE_LENGTH),
+            "failure_reason": payload.text("failureReason", max_length=ID_LENGTH),
+            "retry_count": payload.integer("retryCount"),
+        }
+
+    @classmethod
+    def dedupe_values(cls, fields):
+        return [fields["message_id"], fields["status"].lower(), fields["retry_count"]]
+
+
+class InboundMessage(CallbackEvent):
+    """A message a subscriber sent to our shortcode (two-way or premium SMS)."""
+
+    at_id = models.CharField(_("AT id"), max_length=ID_LENGTH, blank=True, db_index=True)
+    from_number, from_e164 = phone_columns(_("from"))
+    to_number = models.CharField(
+        _("to"), max_length=PHONE_LENGTH, blank=True, db_index=True, help_text=_("Our shortcode or number.")
+    )
+    text = models.TextField(_("text"), blank=True)
+    sent_at = models.DateTimeField(_("date"), null=True, blank=True, help_text=_("When AT received the message."))
+    link_id = models.CharField(
+        _("link id"), max_length=ID_LENGTH, blank=True, help_text=_("Premium SMS: needed to reply on demand.")
+    )
+    network_code = models.CharField(_("network code"), max_length=CODE_LENGTH, blank=True, db_index=True)
+    cost = models.DecimalField(_("cost"), max_digits=18, decimal_places=4, null=True, blank=True)
+    cost_currency = models.CharField(_("currency"), max_length=3, blank=True)
+
+    class Meta(CallbackEvent.Meta):
+        verbose_name = _("inbound message")
+        verbose_name_plural = _("inbound messages")
+        constraints = [dedupe_constraint("sms_inboundmessage_dedupe")]
+
+    def __str__(self):
+        return f"{self.from_number}: {self.text[:40]}"
+
+    @classmethod
+    def fields_from_payload(cls, payload: Payload) -> dict:
+        sender, sender_e164 = payload.phone("from", required=True)
+        cost, currency = payload.money("cost")
+        return {
+            "at_id": payload.text("id", required=True, max_length=ID_LENGTH),
+            "from_number": sender,
+            "from_e164": sender_e164,
+            "to_number": payload.text("to", required=True, max_length=PHONE_LENGTH),
+            "text": payload.text("text", strip=False),
+            "sent_at": payload.timestamp("date", required=True),
+            "link_id": payload.text("linkId", max_length=ID_LENGTH),
+            "network_code": payload.text("networkCode", max_length=CODE_LENGTH),
+            "cost": cost,
+            "cost_currency": currency,
+        }
+
+    @classmethod
+    def dedupe_values(cls, fields):
+        return [fields["at_id"]]
+
+
+class OptOutEvent(CallbackEvent):
+    """A subscriber asked to receive no more bulk SMS from a sender id."""
+
+    phone_number, phone_e164 = phone_columns(_("phone number"))
+    sender_id = models.CharField(_("sender id"), max_length=ID_LENGTH, blank=True, db_index=True)
+
+    dedupe_window = timedelta(minutes=1)
+
+    class Meta(CallbackEvent.Meta):
+        verbose_name = _("opt-out event")
+        verbose_name_plural = _("opt-out events")
+
+    def __str__(self):
+        return f"{self.phone_number} ✕ {self.sender_id}"
+
+    @classmethod
+    def fields_from_payload(cls, payload: Payload) -> dict:
+        phone, phone_e164 = payload.phone("phoneNumber", required=True)
+        return {
+            "phone_number": phone,
+            "phone_e164": phone_e164,
+            "sender_id": payload.text("senderId", required=True, max_length=ID_LENGTH),
+        }
+
+    def apply(self):
+        from .services import record_opt_out
+
+        record_opt_out(self)
+
+
+class SubscriptionEvent(CallbackEvent):
+    """A premium subscription added or deleted for (phone, shortcode, keyword)."""
+
+    phone_number, phone_e164 = phone_columns(_("phone number"))
+    short_code = models.CharField(_("shortcode"), max_length=CODE_LENGTH, blank=True, db_index=True)
+    keyword = models.CharField(_("keyword"), max_length=ID_LENGTH, blank=True, db_index=True)
+    update_type = models.CharField(
+        _("update type"),
+        max_length=CODE_LENGTH,
+        blank=True,
+        db_index=True,
+        help_text=_("addition or deletion, as AT sent it; unknown values are kept and change nothing."),
+    )
+
+    dedupe_window = timedelta(minutes=1)
+
+    class Meta(CallbackEvent.Meta):
+        verbose_name = _("subscription event")
+        verbose_name_plural = _("subscription events")
+
+    def __str__(self):
+        return f"{self.phone_number} {self.update_type} {self.short_code}/{self.keyword}"
+
+    @classmethod
+    def fields_from_payload(cls, payload: Payload) -> dict:
+        phone, phone_e164 = payload.phone("phoneNumber", required=True)
+        return {
+            "phone_number": phone,
+            "phone_e164": phone_e164,
+            "short_code": payload.text("shortCode", required=True, max_length=CODE_LENGTH),
+            "keyword": payload.text("keyword", required=True, max_length=ID_LENGTH),
+            "update_type": payload.text("updateType", required=True, max_length=CODE_LENGTH),
+        }
+
+    def apply(self):
+        from .services import record_subscription
+
+        record_subscription(self)
+
+
+class SubscriptionUpdate(models.TextChoices):
+    """AT's `updateType` values; `from_at` reads them in any case."""
+
+    ADDITION = "addition", _("addition")
+    DELETION = "deletion", _("deletion")
+
+    @classmethod
+    def from_at(cls, value: str):
+        try:
+            return cls(value.strip().lower())
+        except ValueError:
+            return None
+
+
+class OptOut(models.Model):
+    """Whether a phone has opted out of bulk SMS from a sender id; honoured when sending."""
+
+    phone = models.CharField(
+        _("phone"), max_length=PHONE_LENGTH, help_text=_("E.164 when the number has a normal form, else as given.")
+    )
+    sender_id = models.CharField(_("sender id"), max_length=ID_LENGTH)
+    active = models.BooleanField(_("opted out"), default=True, db_index=True)
+    opted_out_at = models.DateTimeField(_("opted out at"))
+    lifted_at = models.DateTimeField(_("lifted at"), null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("lifted by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    last_event = models.ForeignKey(
+        OptOutEvent,
+        verbose_name=_("last opt-out event"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("opt-out")
+        verbose_name_plural = _("opt-outs")
+        ordering = ["-opted_out_at"]
+        constraints = [models.UniqueConstraint(fields=["phone", "sender_id"], name="sms_optout_phone_sender")]
+        permissions = [("lift_optout", _("Can lift an opt-out"))]
+
+    def __str__(self):
+        state = _("opted out of") if self.active else _("lifted for")
+        return f"{self.phone} {state} {self.sender_id}"
+
+
+class Subscription(models.Model):
+    """Whether a phone is subscribed to a premium (shortcode, keyword)."""
+
+    phone = models.CharField(
+        _("phone"), max_length=PHONE_LENGTH, help_text=_("E.164 when the number has a normal form, else as given.")
+    )
+    short_code = models.CharField(_("shortcode"), max_length=CODE_LENGTH)
+    keyword = models.CharField(_("keyword"), max_length=ID_LENGTH)
+    active = models.BooleanField(_("subscribed"), default=True, db_index=True)
+    subscribed_at = models.DateTimeField(_("subscribed at"), null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(_("unsubscribed at"), null=True, blank=True)
+    last_event = models.ForeignKey(
+        SubscriptionEvent,
+        verbose_name=_("last event"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("subscription")
+        verbose_name_plural = _("subscriptions")
+        ordering = ["-subscribed_at"]
+        constraints = [models.UniqueConstraint(fields=["phone", "short_code", "keyword"], name="sms_subscription_key")]
+
+    def __str__(self):
+        return f"{self.phone} → {self.short_code}/{self.keyword}"

@@ -1,0 +1,1 @@
+"""ussd admin: arrives with its issue."""

@@ -1,0 +1,1 @@
+"""ussd: models arrive with its issue."""

@@ -1,0 +1,1 @@
+"""voice admin: arrives with its issue."""

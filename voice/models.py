@@ -1,0 +1,1 @@
+"""voice: models arrive with its issue."""

@@ -13,7 +13,7 @@ from .models import DeliveryReport, InboundMessage, OptOut, OptOutEvent, Subscri
 @admin.register(DeliveryReport)
 class DeliveryReportAdmin(CallbackEventAdmin):
     event_fields = (
-        "message_id",
+        "at_message_id",
         "status",
         "phone_number",
         "phone_e164",
@@ -22,7 +22,7 @@ class DeliveryReportAdmin(CallbackEventAdmin):
         "retry_count",
     )
     list_display = (
-        "message_id",
+        "at_message_id",
         "status",
         "phone_number",
         "network_code",
@@ -33,7 +33,7 @@ class DeliveryReportAdmin(CallbackEventAdmin):
         "state_badge",
     )
     list_filter = ("status", "network_code", "state", "received_at")
-    search_fields = ("=message_id", "phone_number", "phone_e164")
+    search_fields = ("=at_message_id", "phone_number", "phone_e164")
 
 
 @admin.register(InboundMessage)

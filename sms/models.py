@@ -37,7 +37,7 @@ def phone_columns(verbose_name):
 class DeliveryReport(CallbackEvent):
     """AT's report on one outbound message: Sent, Buffered, Success, Failed, ..."""
 
-    message_id = models.CharField(
+    at_message_id = models.CharField(
         _("AT message id"),
         max_length=ID_LENGTH,
         blank=True,
@@ -64,13 +64,13 @@ class DeliveryReport(CallbackEvent):
         constraints = [dedupe_constraint("sms_deliveryreport_dedupe")]
 
     def __str__(self):
-        return f"{self.message_id or '?'}: {self.status or '?'}"
+        return f"{self.at_message_id or '?'}: {self.status or '?'}"
 
     @classmethod
     def fields_from_payload(cls, payload: Payload) -> dict:
         phone, phone_e164 = payload.phone("phoneNumber")
         return {
-            "message_id": payload.text("id", required=True, max_length=ID_LENGTH),
+            "at_message_id": payload.text("id", required=True, max_length=ID_LENGTH),
             "status": payload.text("status", required=True, max_length=CODE_LENGTH),
             "phone_number": phone,
             "phone_e164": phone_e164,
@@ -81,7 +81,7 @@ class DeliveryReport(CallbackEvent):
 
     @classmethod
     def dedupe_values(cls, fields):
-        return [fields["message_id"], fields["status"].lower(), fields["retry_count"]]
+        return [fields["at_message_id"], fields["status"].lower(), fields["retry_count"]]
 
 
 class InboundMessage(CallbackEvent):

@@ -35,7 +35,7 @@ def test_delivery_report_answers_ok_and_stores_its_fields(client):
     assert response.content == b"OK"
     assert response["Content-Type"].startswith("text/plain")
     report = DeliveryReport.objects.get()
-    assert report.message_id == "ATXid_0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+    assert report.at_message_id == "ATXid_0a1b2c3d4e5f60718293a4b5c6d7e8f9"
     assert report.status == "Failed"
     assert report.phone_number == "+2348030000000"
     assert report.phone_e164 == "+2348030000000"
@@ -86,7 +86,7 @@ def test_overlong_id_is_refused_not_a_database_error(client):
     response = post_callback(client, DLR_URL, payload)
     assert response.status_code == 400
     assert "'id'" in response.json()["error"]
-    assert DeliveryReport.objects.get().message_id == ""
+    assert DeliveryReport.objects.get().at_message_id == ""
 
 
 def test_delivery_report_repeat_key_is_id_status_and_retry_count(client):

@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "django_tasks",
+    "django_tasks_db",
     "atproject.apps.AtprojectConfig",
     "sms",
     "voice",
@@ -150,9 +152,45 @@ AT_CALLBACK_MAX_BYTES = env.int("AT_CALLBACK_MAX_BYTES", default=256 * 1024)
 # Country code for local numbers such as 0712 345 678 (e.g. 254); empty: none.
 AT_DEFAULT_COUNTRY_CODE = env.str("AT_DEFAULT_COUNTRY_CODE", default="")
 
+# Every call to AT goes to this host instead of AT's own when set (the local
+# simulator, a test stub); it must serve AT's paths (/version1/messaging, ...).
+AT_API_URL = env.str("AT_API_URL", default="").rstrip("/")
+# Seconds to wait for AT: to connect, then for its answer.
+AT_CONNECT_TIMEOUT = env.float("AT_CONNECT_TIMEOUT", default=3.05)
+AT_READ_TIMEOUT = env.float("AT_READ_TIMEOUT", default=30.0)
+# Recipients per request to AT's SMS API.
+AT_SMS_CHUNK_SIZE = env.int("AT_SMS_CHUNK_SIZE", default=500)
+# Tries of one send when AT could not be reached or answered 502/503/504, and
+# the first wait between them in seconds (doubled each time).
+AT_SEND_MAX_ATTEMPTS = env.int("AT_SEND_MAX_ATTEMPTS", default=5)
+AT_RETRY_BACKOFF = env.float("AT_RETRY_BACKOFF", default=30.0)
+# Requests per user to the invoke API, e.g. 60/min, 1000/hour.
+AT_API_THROTTLE_RATE = env.str("AT_API_THROTTLE_RATE", default="60/min")
+# Most recipients one invoke API request may name.
+AT_API_MAX_RECIPIENTS = env.int("AT_API_MAX_RECIPIENTS", default=10000)
+
 # Django refuses bodies over this with a 400 of its own; keep it above ours so
 # that our 413 is what a too-large callback gets.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, AT_CALLBACK_MAX_BYTES + 1)
+
+# --- Background tasks (Django Tasks API, database-backed worker) -------------
+# `python manage.py db_worker` runs them; add workers to send faster.
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default"],
+    }
+}
+
+# --- Cache ------------------------------------------------------------------
+# In the database, so that every web process shares it (the API throttle
+# counts requests across processes) with nothing else to run.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "atproject_cache",
+    }
+}
 
 # --- Django REST framework --------------------------------------------------
 REST_FRAMEWORK = {

@@ -75,3 +75,21 @@ def table_refuses_inserts(table: str, message: str = "refused by test"):
             else:
                 cursor.execute(f"DROP TRIGGER {name} ON {table}")
                 cursor.execute(f"DROP FUNCTION {name}()")
+
+
+def run_worker() -> None:
+    """Run the real database task worker until no task is ready (use with transactional tests)."""
+    from django.core.management import call_command
+
+    call_command("db_worker", batch=True, interval=0, startup_delay=False, reload=False, verbosity=0)
+
+
+def make_deferred_tasks_due() -> int:
+    """Let tasks scheduled for later (retries) run now; returns how many were waiting."""
+    from django.utils import timezone
+    from django_tasks_db.models import DBTaskResult, get_date_max
+
+    waiting = DBTaskResult.objects.filter(status="READY", run_after__gt=timezone.now()).exclude(
+        run_after=get_date_max()
+    )
+    return waiting.update(run_after=timezone.now())

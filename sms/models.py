@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from atproject.callbacks.models import CallbackEvent, dedupe_constraint
 from atproject.callbacks.payload import Payload
+from atproject.outbound import OutboundRequest, OutboundStatus
 
 # Lengths of AT identifiers and codes; a longer value is refused with a 400 naming the field.
 ID_LENGTH = 100
@@ -57,6 +58,15 @@ class DeliveryReport(CallbackEvent):
     retry_count = models.PositiveIntegerField(
         _("retry count"), null=True, blank=True, help_text=_("Premium SMS only: AT's delivery attempt.")
     )
+    message = models.ForeignKey(
+        "OutboundMessage",
+        verbose_name=_("message"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="delivery_reports",
+        help_text=_("The outbound message with this AT message id; empty while unmatched."),
+    )
 
     class Meta(CallbackEvent.Meta):
         verbose_name = _("delivery report")
@@ -82,6 +92,11 @@ class DeliveryReport(CallbackEvent):
     @classmethod
     def dedupe_values(cls, fields):
         return [fields["at_message_id"], fields["status"].lower(), fields["retry_count"]]
+
+    def apply(self):
+        from .services import apply_delivery_report
+
+        apply_delivery_report(self)
 
 
 class InboundMessage(CallbackEvent):
@@ -129,6 +144,16 @@ class InboundMessage(CallbackEvent):
     @classmethod
     def dedupe_values(cls, fields):
         return [fields["at_id"]]
+
+    @property
+    def is_premium(self) -> bool:
+        """Premium (on-demand) messages carry a linkId; replies must go back with it."""
+        return bool(self.link_id)
+
+    def apply(self):
+        from .services import auto_reply
+
+        auto_reply(self)
 
 
 class OptOutEvent(CallbackEvent):
@@ -282,3 +307,130 @@ class Subscription(models.Model):
 
     def __str__(self):
         return f"{self.phone} → {self.short_code}/{self.keyword}"
+
+
+# AT's delivery report statuses → our outbound status (compared case-insensitively).
+DELIVERY_STATUS_MAP = {
+    "sent": OutboundStatus.SENT,
+    "submitted": OutboundStatus.SENT,
+    "buffered": OutboundStatus.BUFFERED,
+    "success": OutboundStatus.DELIVERED,
+    "rejected": OutboundStatus.REJECTED,
+    "failed": OutboundStatus.FAILED,
+    "absentsubscriber": OutboundStatus.FAILED,
+    "expired": OutboundStatus.EXPIRED,
+}
+
+
+def outbound_status_for_report(status: str) -> OutboundStatus | None:
+    """Our status for a delivery report's `status`; None for a status we do not know."""
+    return DELIVERY_STATUS_MAP.get(status.strip().lower())
+
+
+class SmsMode(models.TextChoices):
+    BULK = "bulk", _("bulk")
+    PREMIUM = "premium", _("premium")
+
+
+class SendSource(models.TextChoices):
+    API = "api", _("invoke API")
+    ADMIN = "admin", _("admin")
+    REPLY = "reply", _("reply")
+    AUTO_REPLY = "auto-reply", _("auto-reply")
+    RESEND = "resend", _("resend")
+
+
+class OutboundBatch(models.Model):
+    """One send to one or more recipients: what was asked, by whom; its messages carry the statuses."""
+
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requested by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    source = models.CharField(_("source"), max_length=16, choices=SendSource.choices, db_index=True)
+    text = models.TextField(_("text"))
+    sender = models.CharField(
+        _("sender"), max_length=ID_LENGTH, blank=True, help_text=_("Sender id or shortcode; empty: AT's default.")
+    )
+    mode = models.CharField(_("mode"), max_length=8, choices=SmsMode.choices, default=SmsMode.BULK)
+    recipient_count = models.PositiveIntegerField(_("recipients"), default=0)
+
+    class Meta:
+        verbose_name = _("outbound batch")
+        verbose_name_plural = _("outbound batches")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"#{self.pk} {self.text[:40]}"
+
+    def status_counts(self) -> dict[str, int]:
+        """How many of its messages are in each status (counted, never stored)."""
+        rows = self.messages.order_by().values_list("status").annotate(n=models.Count("pk"))
+        return dict(rows)
+
+
+class OutboundMessage(OutboundRequest):
+    """One SMS to one recipient, tracked from queued to delivered."""
+
+    batch = models.ForeignKey(OutboundBatch, verbose_name=_("batch"), on_delete=models.CASCADE, related_name="messages")
+    phone = models.CharField(
+        _("phone"), max_length=PHONE_LENGTH, db_index=True, help_text=_("E.164; as given when it was invalid.")
+    )
+    text = models.TextField(_("text"))
+    sender = models.CharField(_("sender"), max_length=ID_LENGTH, blank=True)
+    mode = models.CharField(_("mode"), max_length=8, choices=SmsMode.choices, default=SmsMode.BULK)
+    keyword = models.CharField(_("keyword"), max_length=ID_LENGTH, blank=True)
+    link_id = models.CharField(_("link id"), max_length=ID_LENGTH, blank=True)
+    in_reply_to = models.ForeignKey(
+        InboundMessage,
+        verbose_name=_("in reply to"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="replies",
+    )
+    at_message_id = models.CharField(_("AT message id"), max_length=ID_LENGTH, blank=True, db_index=True)
+    at_status_code = models.SmallIntegerField(_("AT status code"), null=True, blank=True)
+    at_status = models.CharField(
+        _("AT status"), max_length=CODE_LENGTH, blank=True, help_text=_("AT's latest word: send answer or report.")
+    )
+    cost = models.DecimalField(_("cost"), max_digits=18, decimal_places=4, null=True, blank=True)
+    cost_currency = models.CharField(_("currency"), max_length=3, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+
+    class Meta(OutboundRequest.Meta):
+        verbose_name = _("outbound message")
+        verbose_name_plural = _("outbound messages")
+
+    def __str__(self):
+        return f"{self.phone}: {self.text[:30]} ({self.get_status_display()})"
+
+
+class AutoReplyRule(models.Model):
+    """Answer inbound messages automatically: by keyword (their first word) or any message."""
+
+    keyword = models.CharField(
+        _("keyword"),
+        max_length=ID_LENGTH,
+        blank=True,
+        help_text=_("First word of the message, any case. Empty: any message no keyword rule matched."),
+    )
+    short_code = models.CharField(
+        _("shortcode"), max_length=CODE_LENGTH, blank=True, help_text=_("Only messages to this number; empty: any.")
+    )
+    reply = models.TextField(_("reply"), help_text=_("The text sent back."))
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("auto-reply rule")
+        verbose_name_plural = _("auto-reply rules")
+        ordering = ["keyword", "short_code"]
+
+    def __str__(self):
+        return f"{self.keyword or _('(any message)')} → {self.reply[:40]}"

@@ -1,14 +1,53 @@
-"""SMS domain logic shared by callbacks, admin actions and tasks."""
+"""SMS domain logic shared by callbacks, admin actions, the invoke API and tasks."""
 
+import logging
+from collections import defaultdict, deque
+from itertools import islice
+
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from .models import OptOut, OptOutEvent, Subscription, SubscriptionEvent, SubscriptionUpdate
+from atproject import gateway
+from atproject.callbacks.payload import parse_money
+from atproject.outbound import RESENDABLE, OutboundStatus, insert_rows, retry_delay
+from atproject.phones import normalize_phone
+
+from .models import (
+    AutoReplyRule,
+    DeliveryReport,
+    InboundMessage,
+    OptOut,
+    OptOutEvent,
+    OutboundBatch,
+    OutboundMessage,
+    SendSource,
+    SmsMode,
+    Subscription,
+    SubscriptionEvent,
+    SubscriptionUpdate,
+    outbound_status_for_report,
+)
+
+logger = logging.getLogger("atproject.sms")
+
+#: The sender AT uses when a bulk SMS names none; opt-outs arrive for it.
+AT_DEFAULT_SENDER = "AFRICASTKNG"
+LOOKUP_CHUNK = 500
+
+
+def chunked(items, size):
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 def phone_key(phone_number: str, phone_e164: str) -> str:
     """The key a phone's state is kept under: E.164 when it has one, else as given."""
     return phone_e164 or phone_number
+
+
+# --- Opt-outs and subscriptions (callback effects) ---------------------------------
 
 
 def record_opt_out(event: OptOutEvent) -> OptOut:
@@ -27,8 +66,14 @@ def record_opt_out(event: OptOutEvent) -> OptOut:
     return opt_out
 
 
-def is_opted_out(phone_e164: str, sender_id: str) -> bool:
-    return OptOut.objects.filter(phone=phone_e164, sender_id=sender_id, active=True).exists()
+def opted_out(phones, sender_id: str) -> set[str]:
+    """Those of `phones` that opted out of `sender_id`."""
+    found = set()
+    for chunk in chunked(phones, LOOKUP_CHUNK):
+        found.update(
+            OptOut.objects.filter(phone__in=chunk, sender_id=sender_id, active=True).values_list("phone", flat=True)
+        )
+    return found
 
 
 @transaction.atomic
@@ -52,3 +97,289 @@ def record_subscription(event: SubscriptionEvent) -> Subscription | None:
         defaults=defaults,
     )
     return subscription
+
+
+# --- Queueing ------------------------------------------------------------------------
+
+
+def effective_sender(sender: str, mode: str) -> str:
+    """The sender id recipients see, which their opt-outs name."""
+    return sender or (AT_DEFAULT_SENDER if mode == SmsMode.BULK else "")
+
+
+def queue_sms(
+    recipients,
+    text: str,
+    *,
+    sender: str = "",
+    mode: str = SmsMode.BULK,
+    keyword: str = "",
+    link_id: str = "",
+    user=None,
+    source: str = SendSource.API,
+    in_reply_to: InboundMessage | None = None,
+    resend_of: dict | None = None,
+) -> OutboundBatch:
+    """Create a batch with one message per distinct recipient and queue the sending tasks.
+
+    Invalid numbers are stored `rejected` and numbers opted out of the sender
+    are stored `blocked`; neither is ever sent to AT. The rows and their tasks
+    commit together. `resend_of` maps an E.164 number to the message it resends.
+    """
+    from .tasks import send_sms
+
+    resend_of = resend_of or {}
+    seen, entries = set(), []
+    for given in recipients:
+        given = str(given).strip()
+        phone = normalize_phone(given)
+        key = phone or given
+        if key and key not in seen:
+            seen.add(key)
+            entries.append((given, phone))
+
+    with transaction.atomic():
+        batch = OutboundBatch.objects.create(
+            requested_by=user, source=source, text=text, sender=sender, mode=mode, recipient_count=len(entries)
+        )
+        blocked = opted_out([p for _g, p in entries if p], effective_sender(sender, mode))
+        rows = []
+        for given, phone in entries:
+            if phone is None:
+                status, reason = OutboundStatus.REJECTED, "invalid phone number"
+            elif phone in blocked:
+                status, reason = OutboundStatus.BLOCKED, f"opted out of {effective_sender(sender, mode)}"
+            else:
+                status, reason = OutboundStatus.QUEUED, ""
+            rows.append(
+                {
+                    "phone": (phone or given)[:128],
+                    "status": status,
+                    "failure_reason": reason,
+                    "resend_of_id": resend_of.get(phone),
+                }
+            )
+        now = timezone.now()
+        common = {
+            "batch": batch,
+            "text": text,
+            "sender": sender,
+            "mode": mode,
+            "keyword": keyword,
+            "link_id": link_id,
+            "in_reply_to": in_reply_to,
+            "requested_by": user,
+            "created_at": now,
+            "updated_at": now,
+        }
+        insert_rows(OutboundMessage, common, rows)
+        queued = list(batch.messages.filter(status=OutboundStatus.QUEUED).order_by("pk").values_list("pk", flat=True))
+        for chunk in chunked(queued, settings.AT_SMS_CHUNK_SIZE):
+            send_sms.enqueue(chunk)
+    logger.info("SMS batch %s queued: %d recipient(s), %d to send", batch.pk, len(entries), len(queued))
+    return batch
+
+
+def reply_to(messages, text: str, *, user=None, source: str = SendSource.REPLY) -> list[OutboundBatch]:
+    """Reply to inbound messages from the number they were sent to; premium ones with their linkId."""
+    batches = []
+    for message in messages:
+        mode = SmsMode.PREMIUM if message.is_premium else SmsMode.BULK
+        batches.append(
+            queue_sms(
+                [message.from_e164 or message.from_number],
+                text,
+                sender=message.to_number,
+                mode=mode,
+                link_id=message.link_id,
+                user=user,
+                source=source,
+                in_reply_to=message,
+            )
+        )
+    return batches
+
+
+def resend(messages, *, user=None) -> list[OutboundBatch]:
+    """Send failed, rejected, expired or unknown messages again, as new rows linked to the old."""
+    groups = defaultdict(list)
+    for message in messages:
+        if message.status in RESENDABLE:
+            groups[(message.text, message.sender, message.mode, message.keyword, message.link_id)].append(message)
+    batches = []
+    for (text, sender, mode, keyword, link_id), group in groups.items():
+        batches.append(
+            queue_sms(
+                [m.phone for m in group],
+                text,
+                sender=sender,
+                mode=mode,
+                keyword=keyword,
+                link_id=link_id,
+                user=user,
+                source=SendSource.RESEND,
+                resend_of={m.phone: m.pk for m in group},
+            )
+        )
+    return batches
+
+
+def matching_rule(message: InboundMessage) -> AutoReplyRule | None:
+    """The active rule for a message: its keyword's (first word) first, else a rule for any message."""
+    first_word = message.text.strip().split(maxsplit=1)[0].lower() if message.text.strip() else ""
+    rules = AutoReplyRule.objects.filter(active=True, short_code__in=["", message.to_number])
+    best = None
+    for rule in rules:
+        if rule.keyword and rule.keyword.strip().lower() != first_word:
+            continue
+        rank = (bool(rule.keyword), bool(rule.short_code))
+        if best is None or rank > best[0]:
+            best = (rank, rule)
+    return best[1] if best else None
+
+
+def auto_reply(message: InboundMessage) -> OutboundBatch | None:
+    """The inbound message's effect: answer it when an auto-reply rule matches."""
+    rule = matching_rule(message)
+    if rule is None:
+        return None
+    return reply_to([message], rule.reply, source=SendSource.AUTO_REPLY)[0]
+
+
+# --- Sending (runs in the worker) ------------------------------------------------------
+
+
+def send_queued(message_ids) -> None:
+    """Send the still-queued messages of `message_ids` to AT, in one request per sender and text."""
+    claimed = OutboundMessage.claim(message_ids)
+    if not claimed:
+        return
+    groups = defaultdict(list)
+    for message in OutboundMessage.objects.filter(pk__in=claimed).order_by("pk"):
+        groups[(message.text, message.sender, message.mode, message.keyword, message.link_id)].append(message)
+    for (text, sender, mode, keyword, link_id), messages in groups.items():
+        phones = [m.phone for m in messages]
+        try:  # no transaction is open here: AT's answer may take seconds
+            if mode == SmsMode.PREMIUM:
+                results = gateway.send_premium_sms(text, sender, phones, keyword=keyword, link_id=link_id)
+            else:
+                results = gateway.send_sms(text, phones, sender_id=sender)
+        except gateway.ATError as exc:
+            handle_send_failure(messages, exc)
+        else:
+            store_results(messages, results)
+
+
+def handle_send_failure(messages, exc: gateway.ATError) -> None:
+    """Retry what cannot have been sent; mark what may have been sent `unknown`."""
+    ids = [m.pk for m in messages]
+    attempts = max(m.attempts for m in messages)
+    if exc.retryable and attempts < settings.AT_SEND_MAX_ATTEMPTS:
+        from .tasks import send_sms
+
+        with transaction.atomic():
+            OutboundMessage.requeue(ids)
+            send_sms.using(run_after=timezone.now() + retry_delay(attempts)).enqueue(ids)
+        logger.warning("SMS to %d recipient(s) not sent (%s); retry %d scheduled", len(ids), exc, attempts)
+        return
+    if exc.retryable:
+        status, reason = OutboundStatus.FAILED, f"not sent after {attempts} attempts: {exc}"
+    elif not exc.reached:
+        status, reason = OutboundStatus.REJECTED, str(exc)
+    elif exc.status is not None and 400 <= exc.status < 500:
+        status, reason = OutboundStatus.REJECTED, f"AT refused the request: {exc}"
+    else:
+        status, reason = OutboundStatus.UNKNOWN, f"may have been sent: {exc}"
+    OutboundMessage.advance(ids, status, failure_reason=reason[:255])
+    logger.error("SMS to %d recipient(s) ended %s: %s", len(ids), status, reason)
+
+
+def store_results(messages, results) -> None:
+    """Store AT's per-recipient answer: submitted with its message id, or rejected with the reason."""
+    by_phone = defaultdict(deque)
+    for message in messages:
+        by_phone[message.phone].append(message)
+    now = timezone.now()
+    answered = []
+    for result in results:
+        number = normalize_phone(result.number) or result.number
+        if not by_phone.get(number):
+            logger.warning("AT answered for a number it was not sent: %s", number)
+            continue
+        message = by_phone[number].popleft()
+        message.at_status_code = result.status_code
+        message.at_status = result.status[:32]
+        message.updated_at = now
+        try:
+            message.cost, message.cost_currency = parse_money(result.cost) if result.cost else (None, "")
+        except ValueError:
+            message.cost, message.cost_currency = None, ""
+        if result.accepted:
+            message.status, message.at_message_id, message.submitted_at = (
+                OutboundStatus.SUBMITTED,
+                result.message_id,
+                now,
+            )
+        else:
+            message.status, message.failure_reason = OutboundStatus.REJECTED, result.reason[:255]
+        answered.append(message)
+    missing = [m.pk for queue in by_phone.values() for m in queue]
+    with transaction.atomic():
+        OutboundMessage.save_answers(
+            answered,
+            [
+                "status",
+                "at_message_id",
+                "at_status_code",
+                "at_status",
+                "cost",
+                "cost_currency",
+                "failure_reason",
+                "submitted_at",
+                "updated_at",
+            ],
+        )
+        if missing:
+            OutboundMessage.advance(missing, OutboundStatus.UNKNOWN, failure_reason="missing from AT's answer")
+        link_early_reports([m.at_message_id for m in answered if m.at_message_id])
+
+
+# --- Delivery reports ------------------------------------------------------------------
+
+
+def apply_report_status(report: DeliveryReport, message_id: int) -> None:
+    """Move a message up to what its delivery report says (an unknown status moves nothing)."""
+    status = outbound_status_for_report(report.status)
+    if status is None:
+        return
+    fields = {"at_status": report.status}
+    if status == OutboundStatus.DELIVERED:
+        fields["delivered_at"] = report.received_at
+    if report.failure_reason:
+        fields["failure_reason"] = report.failure_reason
+    OutboundMessage.advance([message_id], status, **fields)
+
+
+def apply_delivery_report(report: DeliveryReport) -> None:
+    """A delivery report's effect: link it to its message, when known, and move the message's status."""
+    message_id = OutboundMessage.objects.filter(at_message_id=report.at_message_id).values_list("pk", flat=True).first()
+    if message_id is None:
+        return  # unmatched for now: linked when the message's answer is stored
+    DeliveryReport.objects.filter(pk=report.pk).update(message_id=message_id)
+    report.message_id = message_id
+    apply_report_status(report, message_id)
+
+
+def link_early_reports(at_message_ids) -> int:
+    """Link reports that arrived before their message's AT id was known, and apply them in order."""
+    linked = 0
+    for chunk in chunked(at_message_ids, LOOKUP_CHUNK):
+        reports = DeliveryReport.objects.filter(message__isnull=True, at_message_id__in=chunk).order_by("received_at")
+        if not reports:
+            continue
+        ids = dict(OutboundMessage.objects.filter(at_message_id__in=chunk).values_list("at_message_id", "pk"))
+        for report in reports:
+            DeliveryReport.objects.filter(pk=report.pk).update(message_id=ids[report.at_message_id])
+            apply_report_status(report, ids[report.at_message_id])
+            linked += 1
+    return linked

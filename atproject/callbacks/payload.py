@@ -185,6 +185,17 @@ _AT_DATE_PLUS = re.compile(r"^(\d{4}-\d{2}-\d{2})\+(\d{2}:\d{2})")
 _MONEY = re.compile(r"^\s*(?:([A-Za-z]{3})\s*)?([-+]?\d+(?:\.\d+)?)\s*(?:([A-Za-z]{3}))?\s*$")
 
 
+def parse_money(value) -> tuple[Decimal, str]:
+    """AT's money strings ("KES 0.8000", "10 KES", "0.8") or numbers, as (Decimal, currency or "")."""
+    match = None if isinstance(value, (bool, dict, list)) else _MONEY.match(str(value))
+    if not match:
+        raise ValueError("must be an amount such as 'KES 10.00'")
+    amount = Decimal(match.group(2))
+    if abs(amount) >= MAX_MONEY or -amount.as_tuple().exponent > 4:
+        raise ValueError("is out of range (at most 4 decimal places)")
+    return amount, (match.group(1) or match.group(3) or "").upper()
+
+
 class Payload:
     """Typed, validating reads of a parsed payload's fields.
 
@@ -250,13 +261,10 @@ class Payload:
         value = self._present(name, required)
         if value is None:
             return None, ""
-        match = None if isinstance(value, (bool, dict, list)) else _MONEY.match(str(value))
-        if not match:
-            raise CallbackError(f"field '{name}' must be an amount such as 'KES 10.00'")
-        amount = Decimal(match.group(2))
-        if abs(amount) >= MAX_MONEY or -amount.as_tuple().exponent > 4:
-            raise CallbackError(f"field '{name}' is out of range (at most 4 decimal places)")
-        return amount, (match.group(1) or match.group(3) or "").upper()
+        try:
+            return parse_money(value)
+        except ValueError as exc:
+            raise CallbackError(f"field '{name}' {exc}") from None
 
     def timestamp(self, name: str, *, required: bool = False) -> datetime | None:
         """A date and time: "2026-11-27 10:15:03" or ISO 8601; a value with no zone is in AT_TIMEZONE."""

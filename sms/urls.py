@@ -1,14 +1,20 @@
-"""SMS callback URLs, exactly as configured in AT's dashboard (the reference app's paths)."""
+"""SMS URLs: AT's callbacks at the reference app's paths, and the invoke endpoints."""
+
+from django.urls import path
 
 from atproject.callbacks.registry import callback_path
+from atproject.invoke import service_ready
 
-from . import models
+from . import models, views
 
 app_name = "sms"
 
 urlpatterns = [
+    path("", service_ready("sms"), name="ready"),
     callback_path("delivery-reports", models.DeliveryReport, name="delivery-reports"),
     callback_path("twoway", models.InboundMessage, name="twoway"),
     callback_path("opt-out", models.OptOutEvent, name="opt-out"),
     callback_path("subscription", models.SubscriptionEvent, name="subscription"),
+    path("invoke-bulk-sms", views.InvokeBulkSmsView.as_view(), name="invoke-bulk-sms"),
+    path("invoke-twoway-sms", views.InvokeTwowaySmsView.as_view(), name="invoke-twoway-sms"),
 ]

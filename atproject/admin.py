@@ -74,21 +74,56 @@ def confirmed(request) -> bool:
 
 
 def confirmation_page(
-    modeladmin, request, queryset, *, action, title, confirm_label, summary="", details=(), form=None
+    modeladmin,
+    request,
+    queryset,
+    *,
+    action,
+    title,
+    confirm_label,
+    summary="",
+    details=(),
+    form=None,
+    step="confirm",
+    extra_hidden=(),
 ):
-    """The page an admin action shows before it does anything (like `delete_selected`)."""
+    """The page an admin action shows before it does anything (like `delete_selected`).
+
+    With `step="form"` it shows `form` to fill in; with `step="confirm"` it
+    carries the form's values hidden and asks for the final click.
+    """
     opts = modeladmin.model._meta
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": title,
         "summary": summary,
         "details": details,
-        "objects": list(queryset),
+        "objects": None if queryset is None else list(queryset),
         "opts": opts,
         "action": action,
         "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         "confirm_label": confirm_label,
         "form": form,
+        "step": step,
+        "extra_hidden": extra_hidden,
     }
     request.current_app = modeladmin.admin_site.name
     return TemplateResponse(request, "admin/atproject/confirm_action.html", context)
+
+
+def form_then_confirm(request, form_class, *, form_kwargs=None):
+    """Drive a two-step action: returns (form, step, done); `done` once staff confirmed a valid form.
+
+    First call (from the changelist): an empty form, step "form". Form posted
+    valid: step "confirm". Confirmed and still valid: done.
+    """
+    step = request.POST.get("step")
+    form_kwargs = form_kwargs or {}
+    if step is None:
+        return form_class(**form_kwargs), "form", False
+    form = form_class(request.POST, request.FILES, **form_kwargs)
+    if not form.is_valid():
+        return form, "form", False
+    if step == "confirm" and confirmed(request):
+        return form, "confirm", True
+    return form, "confirm", False

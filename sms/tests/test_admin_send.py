@@ -178,3 +178,22 @@ def test_outbound_message_list_and_detail(operator, django_assert_max_num_querie
         assert operator.get(reverse("admin:sms_outboundmessage_changelist")).status_code == 200
     message = OutboundMessage.objects.first()
     assert operator.get(reverse("admin:sms_outboundmessage_change", args=[message.pk])).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_report_links_to_its_message_and_the_message_lists_its_reports(staff_client, client, stub_at):
+    from sms.models import DeliveryReport
+    from sms.services import queue_sms
+
+    post_callback(client, "/api/sms/delivery-reports", {"id": "ATXid_unrelated", "status": "Success"})
+    queue_sms(["+254711000001"], "Hi")
+    run_worker()
+    message = OutboundMessage.objects.get()
+    post_callback(client, "/api/sms/delivery-reports", {"id": message.at_message_id, "status": "Buffered"})
+    reports = staff_client.get(reverse("admin:sms_deliveryreport_changelist")).content.decode()
+    assert "unmatched" in reports
+    assert reverse("admin:sms_outboundmessage_change", args=[message.pk]) in reports
+    detail = staff_client.get(reverse("admin:sms_outboundmessage_change", args=[message.pk])).content.decode()
+    assert "Buffered" in detail
+    report = DeliveryReport.objects.get(message=message)
+    assert reverse("admin:sms_deliveryreport_change", args=[report.pk]) in detail

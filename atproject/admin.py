@@ -26,7 +26,26 @@ CALLBACK_FIELDS = (
 )
 
 
-class CallbackEventAdmin(admin.ModelAdmin):
+def truncate(text: str, length: int = 60) -> str:
+    """`text` cut to `length` characters for a list column."""
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+class ReadOnlyAdminMixin:
+    """Rows written by callbacks and the send pipeline: viewable, never added or edited here;
+    deleted by superusers only."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+
+class CallbackEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only admin for a `CallbackEvent` model.
 
     Subclasses name their typed columns in `event_fields` (shown first on the
@@ -47,15 +66,6 @@ class CallbackEventAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return self.event_fields + CALLBACK_FIELDS
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser and super().has_delete_permission(request, obj)
 
     @admin.display(description=_("payload"))
     def pretty_payload(self, obj):

@@ -9,7 +9,14 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from atproject.admin import CallbackEventAdmin, confirmation_page, confirmed, form_then_confirm
+from atproject.admin import (
+    CallbackEventAdmin,
+    ReadOnlyAdminMixin,
+    confirmation_page,
+    confirmed,
+    form_then_confirm,
+    truncate,
+)
 from atproject.outbound import RESENDABLE, OutboundStatus
 
 from . import services
@@ -47,10 +54,18 @@ def queued_message(batches) -> str:
 
 
 class SendActionsMixin:
-    """Permission check shared by every admin action that sends."""
+    """What every admin action that sends shares: its permission, and resending."""
 
     def has_send_permission(self, request):
         return request.user.has_perm(SEND_PERMISSION)
+
+    def resend_and_report(self, request, messages_to_resend):
+        batches = services.resend(messages_to_resend, user=request.user)
+        self.message_user(
+            request,
+            queued_message(batches) if batches else _("Nothing to resend."),
+            messages.SUCCESS if batches else messages.WARNING,
+        )
 
 
 # --- Callback events -------------------------------------------------------------------
@@ -123,7 +138,7 @@ class InboundMessageAdmin(SendActionsMixin, CallbackEventAdmin):
 
     @admin.display(description=_("text"))
     def short_text(self, obj):
-        return obj.text if len(obj.text) <= 60 else obj.text[:59] + "…"
+        return truncate(obj.text)
 
     @admin.display(description=_("premium"), boolean=True)
     def premium(self, obj):
@@ -184,17 +199,8 @@ class SubscriptionEventAdmin(CallbackEventAdmin):
 # --- State derived from callbacks ----------------------------------------------------------
 
 
-class StateAdmin(admin.ModelAdmin):
-    """State derived from callbacks: read-only; changed only by callbacks and actions."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser and super().has_delete_permission(request, obj)
+class StateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """State derived from callbacks: changed only by callbacks and actions."""
 
 
 @admin.register(OptOut)
@@ -248,7 +254,7 @@ class SubscriptionAdmin(StateAdmin):
 # --- Outbound -------------------------------------------------------------------------------
 
 
-class DeliveryReportInline(admin.TabularInline):
+class DeliveryReportInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = DeliveryReport
     fields = ("received_at", "status", "failure_reason", "network_code", "retry_count", "times_received")
     readonly_fields = fields
@@ -257,15 +263,11 @@ class DeliveryReportInline(admin.TabularInline):
     show_change_link = True
     ordering = ("received_at",)
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(OutboundMessage)
-class OutboundMessageAdmin(SendActionsMixin, admin.ModelAdmin):
+class OutboundMessageAdmin(SendActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Outbound messages are made by sends (compose, replies, the API), never by hand."""
+
     list_display = (
         "phone",
         "status",
@@ -311,18 +313,9 @@ class OutboundMessageAdmin(SendActionsMixin, admin.ModelAdmin):
     inlines = [DeliveryReportInline]
     actions = ["resend"]
 
-    def has_add_permission(self, request):
-        return False  # sends start from the compose page, replies or the API
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser and super().has_delete_permission(request, obj)
-
     @admin.display(description=_("text"))
     def short_text(self, obj):
-        return obj.text if len(obj.text) <= 40 else obj.text[:39] + "…"
+        return truncate(obj.text, 40)
 
     @admin.display(description=_("batch"), ordering="batch")
     def batch_link(self, obj):
@@ -358,17 +351,14 @@ class OutboundMessageAdmin(SendActionsMixin, admin.ModelAdmin):
                 ),
                 confirm_label=_("Yes, resend them"),
             )
-        batches = services.resend(resendable, user=request.user)
-        self.message_user(
-            request,
-            queued_message(batches) if batches else _("Nothing to resend."),
-            messages.SUCCESS if batches else messages.WARNING,
-        )
+        self.resend_and_report(request, resendable)
         return None
 
 
 @admin.register(OutboundBatch)
-class OutboundBatchAdmin(SendActionsMixin, admin.ModelAdmin):
+class OutboundBatchAdmin(SendActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Batches are made by the compose page and other sends, never by hand."""
+
     list_display = (
         "__str__",
         "created_at",
@@ -472,15 +462,6 @@ class OutboundBatchAdmin(SendActionsMixin, admin.ModelAdmin):
             more,
         )
 
-    def has_add_permission(self, request):
-        return False  # the compose page creates batches
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser and super().has_delete_permission(request, obj)
-
     @admin.action(description=_("Resend the failed and unknown messages of the selected batches"), permissions=["send"])
     def resend_failed(self, request, queryset):
         resendable = OutboundMessage.objects.filter(batch__in=queryset, status__in=RESENDABLE)
@@ -496,12 +477,7 @@ class OutboundBatchAdmin(SendActionsMixin, admin.ModelAdmin):
                 % {"n": count},
                 confirm_label=_("Yes, resend them"),
             )
-        batches = services.resend(resendable, user=request.user)
-        self.message_user(
-            request,
-            queued_message(batches) if batches else _("Nothing to resend."),
-            messages.SUCCESS if batches else messages.WARNING,
-        )
+        self.resend_and_report(request, resendable)
         return None
 
     def get_urls(self):
@@ -577,4 +553,4 @@ class AutoReplyRuleAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("reply"))
     def short_reply(self, obj):
-        return obj.reply if len(obj.reply) <= 60 else obj.reply[:59] + "…"
+        return truncate(obj.reply)

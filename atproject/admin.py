@@ -137,3 +137,46 @@ def form_then_confirm(request, form_class, *, form_kwargs=None):
     if step == "confirm" and confirmed(request):
         return form, "confirm", True
     return form, "confirm", False
+
+
+# --- Actions on anything that carries a phone number ---------------------------------
+
+_phone_actions: list = []
+
+
+def phone_action(*, permission: str, description):
+    """Register an admin action for every admin list whose rows carry a phone number.
+
+    Apps register their actions ("Call back", "Send airtime", "Check SIM swap")
+    without knowing which lists exist; lists opt in with `PhoneActionsMixin`.
+    The action reads the numbers with `modeladmin.phones_of(queryset)` and is
+    offered only to users with `permission` ("app.codename").
+    """
+
+    def register(function):
+        function.short_description = description
+        function.required_permission = permission
+        _phone_actions.append(function)
+        return function
+
+    return register
+
+
+class PhoneActionsMixin:
+    """An admin whose rows carry a phone number: `phone_field` names the E.164 column."""
+
+    phone_field = "phone"
+
+    def phones_of(self, queryset) -> list[str]:
+        """The distinct E.164 numbers of the selected rows, in order (rows without one are skipped)."""
+        values = queryset.order_by("pk").values_list(self.phone_field, flat=True)
+        return list(dict.fromkeys(v for v in values if v and v.startswith("+")))
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if self.actions is None:
+            return actions
+        for function in _phone_actions:
+            if request.user.has_perm(function.required_permission):
+                actions[function.__name__] = (function, function.__name__, function.short_description)
+        return actions

@@ -11,6 +11,7 @@ AT's answer. A status only ever moves up the rank (DESIGN.md "Outbound"):
 is a retry putting a row that never reached AT back to `queued`.
 """
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -18,6 +19,8 @@ from django.db import connections, models, router, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+logger = logging.getLogger("atproject.outbound")
 
 
 class OutboundStatus(models.TextChoices):
@@ -60,6 +63,36 @@ def statuses_below(status: str) -> list[str]:
 def retry_delay(attempt: int) -> timedelta:
     """Wait before try `attempt + 1`: AT_RETRY_BACKOFF doubled each time, at most an hour."""
     return timedelta(seconds=min(settings.AT_RETRY_BACKOFF * 2 ** max(attempt - 1, 0), 3600))
+
+
+def handle_failure(model, rows, exc, *, retry_task, what: str) -> str:
+    """After a failed call to AT for `rows`: retry only what cannot have been sent twice.
+
+    Never reached AT, or AT answered 502/503/504: back to `queued`, and
+    `retry_task` is enqueued for them after a backoff, until AT_SEND_MAX_ATTEMPTS
+    (then `failed`). Refused by the SDK or AT (4xx): `rejected`. Anything that
+    may have reached AT (read timeout, 500): `unknown`, for staff to decide.
+    Returns the status the rows were left in.
+    """
+    ids = [row.pk for row in rows]
+    attempts = max(row.attempts for row in rows)
+    if exc.retryable and attempts < settings.AT_SEND_MAX_ATTEMPTS:
+        with transaction.atomic():
+            model.requeue(ids)
+            retry_task.using(run_after=timezone.now() + retry_delay(attempts)).enqueue(ids)
+        logger.warning("%s for %d recipient(s) not sent (%s); retry %d scheduled", what, len(ids), exc, attempts)
+        return OutboundStatus.QUEUED
+    if exc.retryable:
+        status, reason = OutboundStatus.FAILED, f"not sent after {attempts} attempts: {exc}"
+    elif not exc.reached:
+        status, reason = OutboundStatus.REJECTED, str(exc)
+    elif exc.status is not None and 400 <= exc.status < 500:
+        status, reason = OutboundStatus.REJECTED, f"AT refused the request: {exc}"
+    else:
+        status, reason = OutboundStatus.UNKNOWN, f"may have been sent: {exc}"
+    model.advance(ids, status, failure_reason=reason[:255])
+    logger.error("%s for %d recipient(s) ended %s: %s", what, len(ids), status, reason)
+    return status
 
 
 def insert_rows(model, common: dict, rows: list[dict]) -> None:

@@ -169,6 +169,15 @@ AT_API_THROTTLE_RATE = env.str("AT_API_THROTTLE_RATE", default="60/min")
 # Most recipients one invoke API request may name.
 AT_API_MAX_RECIPIENTS = env.int("AT_API_MAX_RECIPIENTS", default=10000)
 
+# What a USSD caller reads when something inside went wrong (the session ends).
+AT_USSD_ERROR_TEXT = env.str("AT_USSD_ERROR_TEXT", default="Sorry, the service is unavailable. Please try again later.")
+# Content type of voice XML answers: text/plain (as AT's examples) or application/xml.
+AT_VOICE_CONTENT_TYPE = env.str("AT_VOICE_CONTENT_TYPE", default="text/plain")
+# What a caller hears when something inside went wrong.
+AT_VOICE_ERROR_TEXT = env.str(
+    "AT_VOICE_ERROR_TEXT", default="Sorry, we cannot take your call right now. Please try again later."
+)
+
 # Django refuses bodies over this with a 400 of its own; keep it above ours so
 # that our 413 is what a too-large callback gets.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, AT_CALLBACK_MAX_BYTES + 1)

@@ -29,7 +29,7 @@ urlpatterns = [
     path("api/voice/", service_ready("voice")),
     path("api/airtime/", service_ready("airtime")),
     path("api/sim-swap/", service_ready("sim-swap")),
-    path("api/ussd/", service_ready("ussd")),
+    path("api/ussd/", include("ussd.urls")),
 ]
 
 admin.site.site_header = "Africa's Talking hub"

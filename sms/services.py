@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from atproject import gateway
 from atproject.callbacks.payload import parse_money
-from atproject.outbound import RESENDABLE, OutboundStatus, insert_rows, retry_delay
+from atproject.outbound import RESENDABLE, OutboundStatus, handle_failure, insert_rows
 from atproject.phones import normalize_phone
 
 from .models import (
@@ -271,27 +271,9 @@ def send_queued(message_ids) -> None:
 
 
 def handle_send_failure(messages, exc: gateway.ATError) -> None:
-    """Retry what cannot have been sent; mark what may have been sent `unknown`."""
-    ids = [m.pk for m in messages]
-    attempts = max(m.attempts for m in messages)
-    if exc.retryable and attempts < settings.AT_SEND_MAX_ATTEMPTS:
-        from .tasks import send_sms
+    from .tasks import send_sms
 
-        with transaction.atomic():
-            OutboundMessage.requeue(ids)
-            send_sms.using(run_after=timezone.now() + retry_delay(attempts)).enqueue(ids)
-        logger.warning("SMS to %d recipient(s) not sent (%s); retry %d scheduled", len(ids), exc, attempts)
-        return
-    if exc.retryable:
-        status, reason = OutboundStatus.FAILED, f"not sent after {attempts} attempts: {exc}"
-    elif not exc.reached:
-        status, reason = OutboundStatus.REJECTED, str(exc)
-    elif exc.status is not None and 400 <= exc.status < 500:
-        status, reason = OutboundStatus.REJECTED, f"AT refused the request: {exc}"
-    else:
-        status, reason = OutboundStatus.UNKNOWN, f"may have been sent: {exc}"
-    OutboundMessage.advance(ids, status, failure_reason=reason[:255])
-    logger.error("SMS to %d recipient(s) ended %s: %s", len(ids), status, reason)
+    handle_failure(OutboundMessage, messages, exc, retry_task=send_sms, what="SMS")
 
 
 def store_results(messages, results) -> None:

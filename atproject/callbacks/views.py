@@ -6,6 +6,8 @@ path to it is the same for every kind.
 
 import ipaddress
 import logging
+import time
+from contextvars import ContextVar
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -22,6 +24,15 @@ from .ingest import Outcome, ingest
 from .payload import parse_body
 
 logger = logging.getLogger("atproject.callbacks")
+
+#: When the callback being handled arrived (perf_counter), for effects that report their latency.
+_arrived: ContextVar[float | None] = ContextVar("callback_arrived", default=None)
+
+
+def elapsed_ms() -> int | None:
+    """Milliseconds since the current callback arrived (None outside a callback request)."""
+    arrived = _arrived.get()
+    return None if arrived is None else round((time.perf_counter() - arrived) * 1000)
 
 
 def client_ip(request) -> str | None:
@@ -66,6 +77,7 @@ class CallbackView(APIView):
         super().initial(request, *args, **kwargs)
 
     def post(self, request, *args, **kwargs):
+        _arrived.set(time.perf_counter())
         django_request = request._request
         body = read_body(django_request)
         parsed = parse_body(body, django_request.content_type, django_request)
@@ -73,10 +85,18 @@ class CallbackView(APIView):
             outcome = ingest(self.model, parsed, source_ip=client_ip(django_request))
         except (OperationalError, InterfaceError):
             logger.error("Database unavailable: %s callback not stored", self.model._meta.label)
-            raise ServiceUnavailable() from None
+            return self.unavailable()
         if outcome.error:
             return self.refuse(outcome)
         return self.respond(outcome)
+
+    #: Interactive callbacks (USSD, voice, airtime validation) are answered with
+    #: content that AT shows or acts on, and never fail the caller.
+    interactive = False
+
+    def unavailable(self):
+        """The answer when the database is down: 503, so that AT retries later."""
+        raise ServiceUnavailable()
 
     def refuse(self, outcome: Outcome):
         """The answer to a stored but invalid callback."""

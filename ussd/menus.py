@@ -1,0 +1,143 @@
+"""Answering a USSD hop from a menu: walk AT's input path from the root, render the screen.
+
+Menus are read from the database once per process and version (`Menu.version`
+changes with every edit), so a hop costs one query for the menu and a change in
+the admin answers from the next hop on, in every process.
+"""
+
+import logging
+import re
+from dataclasses import dataclass, field
+from functools import cache
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils.module_loading import import_string
+
+from .models import Menu, Option, Screen, ScreenAction, screen_length_error
+
+logger = logging.getLogger("atproject.ussd")
+
+INVALID_CHOICE = "END Invalid choice"
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+@dataclass(frozen=True)
+class Hop:
+    """What a Python screen handler receives."""
+
+    session_id: str
+    phone_number: str
+    service_code: str
+    network_code: str
+    text: str
+    inputs: tuple[str, ...]
+    screen: str = ""
+
+    @property
+    def last_input(self) -> str:
+        return self.inputs[-1] if self.inputs else ""
+
+
+@dataclass
+class LoadedMenu:
+    root: int | None
+    invalid: int | None
+    screens: dict[int, Screen] = field(default_factory=dict)
+    options: dict[int, dict[str, int]] = field(default_factory=dict)
+
+
+@cache
+def load_handler(path: str):
+    """The callable at a dotted path; ImportError when there is none."""
+    try:
+        handler = import_string(path)
+    except ImportError as exc:
+        raise ImportError(f"cannot import {path!r}: {exc}") from None
+    if not callable(handler):
+        raise ImportError(f"{path!r} is not callable")
+    return handler
+
+
+_loaded: dict[tuple, LoadedMenu] = {}
+
+
+def menu_for(service_code: str) -> tuple[Menu | None, LoadedMenu | None]:
+    menu = (
+        Menu.objects.filter(Q(service_code=service_code) | Q(is_default=True))
+        .order_by("is_default")  # a menu for the code wins over the default
+        .only("pk", "version", "root_id", "invalid_id")
+        .first()
+    )
+    if menu is None:
+        return None, None
+    key = (menu.pk, menu.version)
+    if key not in _loaded:
+        loaded = LoadedMenu(root=menu.root_id, invalid=menu.invalid_id)
+        for screen in Screen.objects.filter(menu=menu):
+            loaded.screens[screen.pk] = screen
+            loaded.options[screen.pk] = {}
+        for option in Option.objects.filter(screen__menu=menu):
+            loaded.options[option.screen_id][option.input.strip()] = option.next_screen_id
+        for old in [k for k in _loaded if k[0] == menu.pk]:
+            del _loaded[old]
+        _loaded[key] = loaded
+    return menu, _loaded[key]
+
+
+def walk(loaded: LoadedMenu, inputs: list[str]) -> Screen | None:
+    """The screen the inputs lead to from the root; None when an input is not expected."""
+    screen_id = loaded.root
+    for given in inputs:
+        screen = loaded.screens.get(screen_id)
+        if screen is None or screen.action == ScreenAction.END:
+            return None
+        choices = loaded.options.get(screen_id, {})
+        screen_id = choices.get(given.strip(), choices.get("*"))
+        if screen_id is None:
+            return None
+    return loaded.screens.get(screen_id)
+
+
+def render(screen: Screen, hop: Hop) -> str:
+    context = {
+        "phone_number": hop.phone_number,
+        "service_code": hop.service_code,
+        "session_id": hop.session_id,
+        "network_code": hop.network_code,
+        "input": hop.last_input,
+        "text": hop.text,
+    }
+    text = _PLACEHOLDER.sub(lambda m: context.get(m.group(1), m.group(0)), screen.text)
+    return f"{screen.action} {text}"
+
+
+def answer(hop: Hop) -> str:
+    """The screen for a hop: 'CON ...' or 'END ...'. Raises on an internal failure (the caller answers END)."""
+    _menu, loaded = menu_for(hop.service_code)
+    if loaded is None or loaded.root is None:
+        raise LookupError(f"no USSD menu for {hop.service_code!r} and no default menu")
+    screen = walk(loaded, list(hop.inputs))
+    if screen is None:
+        invalid = loaded.screens.get(loaded.invalid)
+        return render(invalid, hop) if invalid else INVALID_CHOICE
+    if screen.handler:
+        result = load_handler(screen.handler)(Hop(**{**hop.__dict__, "screen": screen.name}))
+        if not isinstance(result, str) or not result.startswith(("CON ", "END ")):
+            raise ValueError(f"handler {screen.handler} must return 'CON ...' or 'END ...', not {result!r:.80}")
+        response = result
+    else:
+        response = render(screen, hop)
+    error = screen_length_error(response[4:])
+    if error:
+        logger.warning("USSD screen %r is too long for a phone: %s", screen.name, error)
+    return response
+
+
+def error_answer() -> str:
+    return f"END {settings.AT_USSD_ERROR_TEXT}"
+
+
+def inputs_of(text: str) -> tuple[str, ...]:
+    """AT's `text`: "" at the start, then every input joined by '*'."""
+    return tuple(text.split("*")) if text else ()

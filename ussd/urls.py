@@ -1,0 +1,16 @@
+"""USSD callback URLs (the reference app's paths; `/status` is registered here, unlike there)."""
+
+from django.urls import path
+
+from atproject.callbacks.registry import callback_path
+from atproject.invoke import service_ready
+
+from . import models, views
+
+app_name = "ussd"
+
+urlpatterns = [
+    path("", service_ready("ussd"), name="ready"),
+    callback_path("session", models.UssdHop, name="session", view=views.UssdSessionView),
+    callback_path("status", models.UssdEnd, name="status"),
+]

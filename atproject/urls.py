@@ -26,7 +26,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/sms/", include("sms.urls")),
     # Products whose callbacks arrive with their issues answer as ready already.
-    path("api/voice/", service_ready("voice")),
+    path("api/voice/", include("voice.urls")),
     path("api/airtime/", service_ready("airtime")),
     path("api/sim-swap/", service_ready("sim-swap")),
     path("api/ussd/", include("ussd.urls")),

@@ -11,6 +11,7 @@ from django.utils.translation import ngettext
 
 from atproject.admin import (
     CallbackEventAdmin,
+    PhoneActionsMixin,
     ReadOnlyAdminMixin,
     confirmation_page,
     confirmed,
@@ -109,7 +110,8 @@ class DeliveryReportAdmin(CallbackEventAdmin):
 
 
 @admin.register(InboundMessage)
-class InboundMessageAdmin(SendActionsMixin, CallbackEventAdmin):
+class InboundMessageAdmin(PhoneActionsMixin, SendActionsMixin, CallbackEventAdmin):
+    phone_field = "from_e164"
     event_fields = (
         "at_id",
         "from_number",
@@ -265,7 +267,7 @@ class DeliveryReportInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(OutboundMessage)
-class OutboundMessageAdmin(SendActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class OutboundMessageAdmin(PhoneActionsMixin, SendActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Outbound messages are made by sends (compose, replies, the API), never by hand."""
 
     list_display = (

@@ -1,1 +1,266 @@
-"""voice admin: arrives with its issue."""
+"""Voice in the admin: calls with their timeline and recordings, call flows staff edit, outbound calls."""
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db import models
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from atproject.admin import (
+    CallbackEventAdmin,
+    PhoneActionsMixin,
+    ReadOnlyAdminMixin,
+    confirmation_page,
+    confirmed,
+    phone_action,
+)
+
+from . import services
+from .models import Call, KeypadOption, OutboundCall, Recording, VoiceEvent, VoiceFlow, VoiceInstruction
+
+CALL_PERMISSION = "voice.add_outboundcall"
+
+
+@phone_action(permission=CALL_PERMISSION, description=_("Call back"))
+def call_back(modeladmin, request, queryset):
+    """Place a call from AT_VOICE_NUMBER to each selected row's number, after a confirmation page."""
+    phones = modeladmin.phones_of(queryset)
+    if not settings.AT_VOICE_NUMBER:
+        modeladmin.message_user(request, _("Set AT_VOICE_NUMBER to place calls."), messages.ERROR)
+        return None
+    if not confirmed(request):
+        return confirmation_page(
+            modeladmin,
+            request,
+            queryset,
+            action="call_back",
+            title=_("Call these numbers back?"),
+            summary=ngettext(
+                "%(n)d call from %(from)s to: %(list)s", "%(n)d calls from %(from)s to: %(list)s", len(phones)
+            )
+            % {"n": len(phones), "from": settings.AT_VOICE_NUMBER, "list": ", ".join(phones) or "—"},
+            confirm_label=_("Yes, call them"),
+        )
+    calls = services.queue_calls(phones, user=request.user)
+    modeladmin.message_user(
+        request,
+        ngettext("Queued %(n)d call.", "Queued %(n)d calls.", len(calls)) % {"n": len(calls)},
+        messages.SUCCESS if calls else messages.WARNING,
+    )
+    return None
+
+
+def playable(url):
+    return format_html('<audio controls preload="none" src="{}"></audio> <a href="{}">{}</a>', url, url, _("open"))
+
+
+class RecordingInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = Recording
+    fields = ("received_at", "kind", "player")
+    readonly_fields = fields
+    extra = 0
+
+    @admin.display(description=_("recording"))
+    def player(self, obj):
+        return playable(obj.url)
+
+
+@admin.register(Call)
+class CallAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    phone_field = "phone_e164"
+    list_display = (
+        "started_at",
+        "direction",
+        "caller_number",
+        "destination_number",
+        "state",
+        "duration_seconds",
+        "cost",
+        "dtmf_digits",
+    )
+    list_filter = ("direction", "state", "started_at")
+    search_fields = ("caller_number", "destination_number", "phone_e164", "=session_id")
+    date_hierarchy = "started_at"
+    show_full_result_count = False
+    fields = (
+        "session_id",
+        "direction",
+        "caller_number",
+        "destination_number",
+        "phone_e164",
+        "state",
+        "hangup_cause",
+        "dtmf_digits",
+        "duration_seconds",
+        "cost",
+        "cost_currency",
+        "started_at",
+        "ended_at",
+        "timeline",
+    )
+    readonly_fields = fields
+    inlines = [RecordingInline]
+
+    @admin.display(description=_("timeline"))
+    def timeline(self, obj):
+        """Every instruction request and event notification of the call, in the order they came."""
+        rows = sorted(
+            [(e.received_at, _("instructions"), e) for e in obj.instructions.all()]
+            + [(e.received_at, _("event"), e) for e in obj.events.all()],
+            key=lambda row: row[0],
+        )
+        return format_html(
+            "<table><tbody>{}</tbody></table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><pre style='margin:0'>{}</pre></td></tr>",
+                (
+                    (
+                        when.strftime("%H:%M:%S"),
+                        kind,
+                        "active" if e.is_active else ("ended" if e.is_active is False else ""),
+                        " ".join(
+                            filter(
+                                None,
+                                [
+                                    e.dtmf_digits and f"keys {e.dtmf_digits}",
+                                    e.call_session_state,
+                                    e.status,
+                                    e.hangup_cause,
+                                    e.recording_url and "recording",
+                                ],
+                            )
+                        ),
+                        getattr(e, "response", ""),
+                    )
+                    for when, kind, e in rows
+                ),
+            )
+            or "—",
+        )
+
+
+@admin.register(Recording)
+class RecordingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Recordings and voicemails, findable on their own."""
+
+    list_display = ("received_at", "kind", "caller", "player")
+    list_filter = ("kind", "received_at")
+    list_select_related = ("call",)
+    search_fields = ("call__caller_number", "call__phone_e164", "url")
+    date_hierarchy = "received_at"
+
+    @admin.display(description=_("caller"), ordering="call__caller_number")
+    def caller(self, obj):
+        return obj.call.caller_number
+
+    @admin.display(description=_("recording"))
+    def player(self, obj):
+        return playable(obj.url)
+
+
+class VoiceCallbackAdmin(CallbackEventAdmin):
+    event_fields = (
+        "call",
+        "at_session_id",
+        "is_active",
+        "direction",
+        "caller_number",
+        "destination_number",
+        "dtmf_digits",
+        "recording_url",
+        "duration_seconds",
+        "amount",
+        "currency_code",
+        "call_session_state",
+        "status",
+        "hangup_cause",
+    )
+    list_display = (
+        "at_session_id",
+        "is_active",
+        "direction",
+        "caller_number",
+        "dtmf_digits",
+        "call_session_state",
+        "status",
+        "received_at",
+        "state_badge",
+    )
+    list_filter = ("direction", "is_active", "call_session_state", "state", "received_at")
+    list_select_related = ("call",)
+    search_fields = ("=at_session_id", "caller_number", "destination_number")
+
+
+@admin.register(VoiceInstruction)
+class VoiceInstructionAdmin(VoiceCallbackAdmin):
+    event_fields = (*VoiceCallbackAdmin.event_fields, "response")
+
+
+@admin.register(VoiceEvent)
+class VoiceEventAdmin(VoiceCallbackAdmin):
+    pass
+
+
+# Audio URLs typed without a scheme are https (Django 6's default; quiet on 5.2).
+HTTPS_URLS = {models.URLField: {"assume_scheme": "https"}}
+
+
+class KeypadOptionInline(admin.TabularInline):
+    model = KeypadOption
+    formfield_overrides = HTTPS_URLS
+    extra = 1
+    fields = ("digits", "action", "text", "audio_url", "dial_numbers", "record_calls", "max_length")
+
+
+@admin.register(VoiceFlow)
+class VoiceFlowAdmin(admin.ModelAdmin):
+    formfield_overrides = HTTPS_URLS
+    list_display = ("__str__", "greeting", "menu_prompt")
+    fieldsets = (
+        (None, {"fields": ("number", "voice")}),
+        (_("Greeting"), {"fields": ("greeting", "greeting_audio_url")}),
+        (
+            _("Keypad menu (offered when the flow has keypad options)"),
+            {"fields": ("menu_prompt", "digit_timeout", "no_input", "invalid_choice", "voicemail_thanks")},
+        ),
+        (_("What the caller hears"), {"fields": ("xml_preview",)}),
+    )
+    readonly_fields = ("xml_preview",)
+    inlines = [KeypadOptionInline]
+
+    @admin.display(description=_("first answer (voice XML)"))
+    def xml_preview(self, obj):
+        if not obj.pk:
+            return "—"
+        call = Call(direction="Inbound", destination_number=obj.number)
+        return format_html(
+            "<pre style='white-space:pre-wrap'>{}</pre>",
+            services.instructions_for(call, VoiceInstruction(is_active=True)),
+        )
+
+
+@admin.register(OutboundCall)
+class OutboundCallAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "phone", "from_number", "status", "at_status", "call", "attempts", "requested_by")
+    list_filter = ("status", "created_at")
+    list_select_related = ("call", "requested_by")
+    search_fields = ("phone", "=at_session_id")
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "phone",
+        "from_number",
+        "status",
+        "failure_reason",
+        "at_status",
+        "at_session_id",
+        "call",
+        "attempts",
+        "created_at",
+        "submitted_at",
+        "updated_at",
+        "requested_by",
+        "resend_of",
+    )
+    fields = readonly_fields

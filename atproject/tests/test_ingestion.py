@@ -20,6 +20,8 @@ KIND_FIXTURES = {
     "sms.subscription": ("sms", "subscription"),
     "ussd.session": ("ussd", "session"),
     "ussd.status": ("ussd", "end"),
+    "voice.instruct": ("voice", "instruct"),
+    "voice.events": ("voice", "event"),
 }
 
 ALL_KINDS = sorted(kinds())

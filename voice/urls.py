@@ -1,0 +1,17 @@
+"""Voice URLs: AT's callbacks at the reference app's paths, and invoke-call."""
+
+from django.urls import path
+
+from atproject.callbacks.registry import callback_path
+from atproject.invoke import service_ready
+
+from . import models, views
+
+app_name = "voice"
+
+urlpatterns = [
+    path("", service_ready("voice"), name="ready"),
+    callback_path("instruct", models.VoiceInstruction, name="instruct", view=views.InstructView),
+    callback_path("events", models.VoiceEvent, name="events"),
+    path("invoke-call", views.InvokeCallView.as_view(), name="invoke-call"),
+]

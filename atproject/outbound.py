@@ -182,11 +182,10 @@ class OutboundRequest(models.Model):
         return self.status in RESENDABLE
 
     @classmethod
-    def advance(cls, pks, status: str, **fields) -> int:
-        """Move the rows `pks` to `status` where that is upwards; returns how many moved."""
-        return cls.objects.filter(pk__in=pks, status__in=statuses_below(status)).update(
-            status=status, updated_at=timezone.now(), **fields
-        )
+    def advance(cls, rows, status: str, **fields) -> int:
+        """Move `rows` (primary keys, or a queryset) to `status` where that is upwards; returns how many moved."""
+        rows = rows if isinstance(rows, models.QuerySet) else cls.objects.filter(pk__in=rows)
+        return rows.filter(status__in=statuses_below(status)).update(status=status, updated_at=timezone.now(), **fields)
 
     @classmethod
     def claim(cls, pks) -> list:

@@ -6,6 +6,7 @@ from itertools import islice
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Subquery
 from django.utils import timezone
 
 from atproject import gateway
@@ -332,24 +333,30 @@ def store_results(messages, results) -> None:
 def apply_report_status(report: DeliveryReport, message_id: int) -> None:
     """Move a message up to what its delivery report says (an unknown status moves nothing)."""
     status = outbound_status_for_report(report.status)
-    if status is None:
-        return
+    if status is not None:
+        OutboundMessage.advance([message_id], status, **report_fields(report, status))
+
+
+def apply_delivery_report(report: DeliveryReport) -> None:
+    """A delivery report's effect: link it to its message, when known, and move the message's status.
+
+    Two statements, both no-ops while the message is unknown (the report then
+    waits, unmatched, for `link_early_reports`).
+    """
+    message = OutboundMessage.objects.filter(at_message_id=report.at_message_id)
+    DeliveryReport.objects.filter(pk=report.pk).update(message_id=Subquery(message.values("pk")[:1]))
+    status = outbound_status_for_report(report.status)
+    if status is not None:
+        OutboundMessage.advance(message, status, **report_fields(report, status))
+
+
+def report_fields(report: DeliveryReport, status) -> dict:
     fields = {"at_status": report.status}
     if status == OutboundStatus.DELIVERED:
         fields["delivered_at"] = report.received_at
     if report.failure_reason:
         fields["failure_reason"] = report.failure_reason
-    OutboundMessage.advance([message_id], status, **fields)
-
-
-def apply_delivery_report(report: DeliveryReport) -> None:
-    """A delivery report's effect: link it to its message, when known, and move the message's status."""
-    message_id = OutboundMessage.objects.filter(at_message_id=report.at_message_id).values_list("pk", flat=True).first()
-    if message_id is None:
-        return  # unmatched for now: linked when the message's answer is stored
-    DeliveryReport.objects.filter(pk=report.pk).update(message_id=message_id)
-    report.message_id = message_id
-    apply_report_status(report, message_id)
+    return fields
 
 
 def link_early_reports(at_message_ids) -> int:

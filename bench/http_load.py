@@ -1,0 +1,199 @@
+"""Benchmark: callbacks under load, against gunicorn (gunicorn.conf.py) and PostgreSQL on loopback.
+
+    scripts/with-postgres .venv/bin/python bench/http_load.py
+    scripts/with-postgres .venv/bin/python bench/http_load.py --scenarios ussd --duration 20
+
+wrk (Debian's package; installed when missing) sends with 50 connections and no
+think time, one scenario after the other against the same server:
+
+- bare: a bare Django view answering "OK" (the baseline; bench/urls.py);
+- dlr:  distinct delivery reports for messages created beforehand, stored and linked;
+- ussd: fresh USSD sessions walking the demo menu ("", "1", "1*1").
+
+It prints requests/s, p50 and p99 latency for each and its ratio to the bare
+view, and checks that nothing was lost: every delivery report answered 200 is a
+row linked to its message, and every USSD hop answered 200 is a row.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+TOKEN = "bench-webhook-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_wrk() -> str:
+    wrk = shutil.which("wrk")
+    if wrk:
+        return wrk
+    print("installing wrk (Debian package) ...")
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, capture_output=True)  # noqa: S607
+    return shutil.which("wrk")
+
+
+def run_wrk(wrk, port, script, duration, connections, threads) -> dict:
+    env = {**os.environ, "BENCH_WRK_DIR": str(BASE_DIR / "bench" / "wrk")}
+    out = subprocess.run(  # noqa: S603
+        [
+            wrk,
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(BASE_DIR / "bench" / "wrk" / script),
+            f"http://127.0.0.1:{port}",
+            "--",
+            TOKEN,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result = {}
+    for line in out.splitlines():
+        if line.startswith("RESULT "):
+            result.update({k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", line)})
+    result["rps"] = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenarios", default="bare,dlr,ussd")
+    parser.add_argument("--duration", type=int, default=15, help="seconds per scenario")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of load before measuring")
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        sys.exit("Run it on PostgreSQL: scripts/with-postgres .venv/bin/python bench/http_load.py")
+
+    os.environ.update(
+        {
+            "AT_ENV_FILE": "",
+            "DEBUG": "false",
+            "SECRET_KEY": "bench-only-secret-key",
+            "SECURE_SSL_REDIRECT": "false",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "AT_WEBHOOK_TOKEN": TOKEN,
+            "LOG_LEVEL": "WARNING",
+            "WEB_ACCESS_LOG": "/dev/null",
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+        }
+    )
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from sms.models import DeliveryReport, OutboundBatch, OutboundMessage
+    from ussd.models import UssdHop, UssdSession
+
+    call_command("migrate", verbosity=0)
+    wrk = ensure_wrk()
+    scenarios = args.scenarios.split(",")
+
+    if "dlr" in scenarios:  # messages for every report wrk can send (thread ids 1.., n up to 2M per thread)
+        from atproject.outbound import OutboundStatus, insert_rows
+
+        DeliveryReport.objects.all().delete()
+        OutboundMessage.objects.all().delete()
+        batch = OutboundBatch.objects.create(source="api", text="bench", recipient_count=0)
+        per_thread = int(args.duration + args.warmup) * 4000
+        for thread in range(1, args.threads + 1):
+            rows = [
+                {
+                    "phone": "+254711000000",
+                    "status": OutboundStatus.SUBMITTED,
+                    "at_message_id": f"ATXid_bench_{thread}_{n}",
+                }
+                for n in range(1, per_thread + 1)
+            ]
+            insert_rows(OutboundMessage, {"batch": batch, "text": "bench"}, rows)
+    UssdHop.objects.all().delete()
+    UssdSession.objects.all().delete()
+
+    from django.db import connection
+
+    connection.close()
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(BASE_DIR / "gunicorn.conf.py"),
+            "atproject.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+        ],
+        cwd=BASE_DIR,
+        env=os.environ,
+    )
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        print(f"gunicorn on 127.0.0.1:{port}; {args.connections} connections, {args.duration} s per scenario")
+        scripts = {"bare": "bare.lua", "dlr": "dlr.lua", "ussd": "ussd.lua"}
+        results = {}
+        for name in scenarios:
+            if name == "dlr":
+                DeliveryReport.objects.all().delete()
+            if args.warmup:
+                run_wrk(wrk, port, "bare.lua", args.warmup, args.connections, args.threads)
+            results[name] = run_wrk(wrk, port, scripts[name], args.duration, args.connections, args.threads)
+            if name == "dlr":
+                results[name]["rows"] = DeliveryReport.objects.count()
+                results[name]["linked"] = DeliveryReport.objects.filter(message__isnull=False).count()
+            if name == "ussd":
+                results[name]["rows"] = UssdHop.objects.count()
+            connection.close()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+    bare = results.get("bare", {}).get("rps")
+    print(f"{'scenario':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8}  check")
+    lost = False
+    for name, r in results.items():
+        ratio = f"{r['rps'] / bare:.2f}" if bare else "-"
+        check = ""
+        if "rows" in r:
+            ok = int(r["ok"])
+            check = f"{ok} answered 200, {r['rows']:.0f} rows"
+            if "linked" in r:
+                check += f", {r['linked']:.0f} linked"
+            if r["rows"] < ok or r.get("linked", ok) < ok:
+                check += "  LOST"
+                lost = True
+        if r.get("failed"):
+            check += f"  {r['failed']:.0f} failed"
+        print(f"{name:10} {r['rps']:9.0f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {ratio:>8}  {check}")
+    sys.exit(1 if lost else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,1 +1,239 @@
-"""airtime admin: arrives with its issue."""
+"""Airtime in the admin: transactions with their callbacks, today's spend, and "Send airtime"."""
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+
+from atproject.admin import (
+    CallbackEventAdmin,
+    PhoneActionsMixin,
+    ReadOnlyAdminMixin,
+    confirmation_page,
+    form_then_confirm,
+    phone_action,
+)
+
+from . import services
+from .forms import AirtimeForm, AirtimeToNumbersForm
+from .models import AirtimeStatusEvent, AirtimeTransaction, AirtimeValidation, DailyAirtimeSpend
+
+SEND_PERMISSION = "airtime.send_airtime"
+
+
+def airtime_details(phones, form) -> list[str]:
+    """What staff confirm: recipients, amount each, total, and what today's limit leaves."""
+    amount, currency = form.cleaned_data["amount"], form.cleaned_data["currency"]
+    limit = services.limit_for(settings.AT_AIRTIME_DAILY_LIMIT, currency)
+    return [
+        _("%(n)d recipient(s): %(list)s") % {"n": len(phones), "list": ", ".join(phones[:50])},
+        _("%(cur)s %(amount)s each, %(cur)s %(total)s in total.")
+        % {"cur": currency, "amount": amount, "total": amount * len(phones)},
+        _("Already committed today: %(cur)s %(spent)s of %(limit)s.")
+        % {"cur": currency, "spent": services.spent_today(currency), "limit": limit if limit is not None else "∞"},
+    ]
+
+
+def queue_and_report(modeladmin, request, phones, form) -> bool:
+    try:
+        sent = services.queue_airtime(
+            phones, form.cleaned_data["amount"], form.cleaned_data["currency"], user=request.user
+        )
+    except services.AirtimeRefused as exc:
+        modeladmin.message_user(request, _("Nothing sent: %(why)s") % {"why": exc}, messages.ERROR)
+        return False
+    modeladmin.message_user(
+        request,
+        _("Queued airtime for %(n)d recipient(s): %(cur)s %(total)s in total.")
+        % {"n": len(sent), "cur": sent[0].currency, "total": sum(t.amount for t in sent)},
+        messages.SUCCESS,
+    )
+    return True
+
+
+@phone_action(permission=SEND_PERMISSION, description=_("Send airtime"))
+def send_airtime(modeladmin, request, queryset):
+    """Amount and currency, then a confirmation page showing the total; the limits apply."""
+    phones = modeladmin.phones_of(queryset)
+    form, step, done = form_then_confirm(request, AirtimeForm)
+    if done:
+        queue_and_report(modeladmin, request, phones, form)
+        return None
+    return confirmation_page(
+        modeladmin,
+        request,
+        queryset,
+        action="send_airtime",
+        form=form,
+        step=step,
+        details=airtime_details(phones, form) if step == "confirm" else (),
+        title=_("Send airtime") if step == "form" else _("Send this airtime?"),
+        confirm_label=_("Continue") if step == "form" else _("Yes, send the airtime"),
+    )
+
+
+class ValidationInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = AirtimeValidation
+    fields = ("received_at", "at_transaction_id", "decision", "reason", "times_received")
+    readonly_fields = fields
+    extra = 0
+
+
+class StatusInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = AirtimeStatusEvent
+    fields = ("received_at", "status", "description", "discount", "value", "times_received")
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(AirtimeTransaction)
+class AirtimeTransactionAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "phone",
+        "amount",
+        "currency",
+        "status",
+        "validated",
+        "at_request_id",
+        "discount",
+        "requested_by",
+    )
+    list_filter = ("status", "currency", ("validated_at", admin.EmptyFieldListFilter), "created_at")
+    list_select_related = ("requested_by",)
+    search_fields = ("phone", "=at_request_id", "=at_transaction_id")
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "phone",
+        "amount",
+        "currency",
+        "status",
+        "failure_reason",
+        "at_status",
+        "at_error_message",
+        "at_request_id",
+        "discount",
+        "discount_currency",
+        "validated_at",
+        "at_transaction_id",
+        "description",
+        "idempotency_key",
+        "attempts",
+        "created_at",
+        "submitted_at",
+        "delivered_at",
+        "updated_at",
+        "requested_by",
+        "resend_of",
+    )
+    fields = readonly_fields
+    inlines = [ValidationInline, StatusInline]
+    change_list_template = "admin/airtime/airtimetransaction/change_list.html"
+
+    @admin.display(description=_("validated"), boolean=True, ordering="validated_at")
+    def validated(self, obj):
+        return obj.validated
+
+    def changelist_view(self, request, extra_context=None):
+        today = DailyAirtimeSpend.objects.filter(day=services.today()).order_by("currency")
+        extra_context = {
+            **(extra_context or {}),
+            "today_spend": [
+                (s.currency, s.total, services.limit_for(settings.AT_AIRTIME_DAILY_LIMIT, s.currency)) for s in today
+            ],
+            "can_send": request.user.has_perm(SEND_PERMISSION),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def get_urls(self):
+        return [
+            path("send/", self.admin_site.admin_view(self.send_view), name="airtime_airtimetransaction_send"),
+            *super().get_urls(),
+        ]
+
+    def send_view(self, request):
+        """Airtime to a pasted list of numbers: form, confirmation with the total, queue."""
+        if not request.user.has_perm(SEND_PERMISSION):
+            raise PermissionDenied
+        if request.method == "POST":
+            form, step, done = form_then_confirm(request, AirtimeToNumbersForm)
+        else:
+            form, step, done = AirtimeToNumbersForm(), "form", False
+        if done:
+            phones = form.cleaned_data["numbers"].split("\n")
+            if queue_and_report(self, request, phones, form):
+                return HttpResponseRedirect(reverse("admin:airtime_airtimetransaction_changelist"))
+            step = "form"
+        details = airtime_details(form.cleaned_data["numbers"].split("\n"), form) if step == "confirm" else ()
+        return confirmation_page(
+            self,
+            request,
+            None,
+            action="",
+            form=form,
+            step=step,
+            details=details,
+            title=_("Send airtime") if step == "form" else _("Send this airtime?"),
+            confirm_label=_("Continue") if step == "form" else _("Yes, send the airtime"),
+        )
+
+
+class AirtimeCallbackAdmin(CallbackEventAdmin):
+    list_select_related = ("transaction",)
+    search_fields = ("phone_number", "phone_e164")
+
+
+@admin.register(AirtimeValidation)
+class AirtimeValidationAdmin(AirtimeCallbackAdmin):
+    event_fields = (
+        "transaction",
+        "at_transaction_id",
+        "phone_number",
+        "phone_e164",
+        "source_ip_address",
+        "amount",
+        "currency_code",
+        "decision",
+        "reason",
+    )
+    list_display = (
+        "at_transaction_id",
+        "phone_number",
+        "amount",
+        "currency_code",
+        "decision",
+        "reason",
+        "received_at",
+        "times_received",
+        "state_badge",
+    )
+    list_filter = ("decision", "currency_code", "state", "received_at")
+    search_fields = ("=at_transaction_id", "phone_number", "phone_e164")
+
+
+@admin.register(AirtimeStatusEvent)
+class AirtimeStatusEventAdmin(AirtimeCallbackAdmin):
+    event_fields = (
+        "transaction",
+        "at_request_id",
+        "phone_number",
+        "phone_e164",
+        "status",
+        "description",
+        "discount",
+        "discount_currency",
+        "value",
+        "value_currency",
+    )
+    list_display = ("at_request_id", "phone_number", "status", "description", "value", "received_at", "state_badge")
+    list_filter = ("status", "state", "received_at")
+    search_fields = ("=at_request_id", "phone_number", "phone_e164")
+
+
+@admin.register(DailyAirtimeSpend)
+class DailyAirtimeSpendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("day", "currency", "total")
+    list_filter = ("currency",)
+    date_hierarchy = "day"

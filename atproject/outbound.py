@@ -65,18 +65,21 @@ def retry_delay(attempt: int) -> timedelta:
     return timedelta(seconds=min(settings.AT_RETRY_BACKOFF * 2 ** max(attempt - 1, 0), 3600))
 
 
-def handle_failure(model, rows, exc, *, retry_task, what: str) -> str:
+def handle_failure(model, rows, exc, *, retry_task, what: str, idempotent: bool = False) -> str:
     """After a failed call to AT for `rows`: retry only what cannot have been sent twice.
 
     Never reached AT, or AT answered 502/503/504: back to `queued`, and
     `retry_task` is enqueued for them after a backoff, until AT_SEND_MAX_ATTEMPTS
     (then `failed`). Refused by the SDK or AT (4xx): `rejected`. Anything that
-    may have reached AT (read timeout, 500): `unknown`, for staff to decide.
-    Returns the status the rows were left in.
+    may have reached AT (read timeout, 500): `unknown`, for staff to decide —
+    unless the request is `idempotent` (airtime: the same idempotency key on
+    every try), when it is retried too. Returns the status the rows were left in.
     """
     ids = [row.pk for row in rows]
     attempts = max(row.attempts for row in rows)
-    if exc.retryable and attempts < settings.AT_SEND_MAX_ATTEMPTS:
+    ambiguous = exc.reached and not exc.invalid and (exc.status is None or exc.status >= 500)
+    retry = exc.retryable or (idempotent and ambiguous)
+    if retry and attempts < settings.AT_SEND_MAX_ATTEMPTS:
         with transaction.atomic():
             model.requeue(ids)
             retry_task.using(run_after=timezone.now() + retry_delay(attempts)).enqueue(ids)
@@ -84,6 +87,8 @@ def handle_failure(model, rows, exc, *, retry_task, what: str) -> str:
         return OutboundStatus.QUEUED
     if exc.retryable:
         status, reason = OutboundStatus.FAILED, f"not sent after {attempts} attempts: {exc}"
+    elif retry:
+        status, reason = OutboundStatus.UNKNOWN, f"no answer after {attempts} attempts, may have been sent: {exc}"
     elif not exc.reached:
         status, reason = OutboundStatus.REJECTED, str(exc)
     elif exc.status is not None and 400 <= exc.status < 500:

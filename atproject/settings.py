@@ -181,6 +181,14 @@ AT_VOICE_ERROR_TEXT = env.str(
     "AT_VOICE_ERROR_TEXT", default="Sorry, we cannot take your call right now. Please try again later."
 )
 
+# Airtime is money. Most one recipient may get, and most all recipients may get
+# in one day (UTC), per currency: "1000" for every currency, or "KES=1000,UGX=30000"
+# (a bare number there is the default for the other currencies).
+AT_AIRTIME_MAX_AMOUNT = env.str("AT_AIRTIME_MAX_AMOUNT", default="1000")
+AT_AIRTIME_DAILY_LIMIT = env.str("AT_AIRTIME_DAILY_LIMIT", default="10000")
+# AT's validation callback must match a send of ours made within this window.
+AT_AIRTIME_VALIDATION_WINDOW_MINUTES = env.int("AT_AIRTIME_VALIDATION_WINDOW_MINUTES", default=10)
+
 # Django refuses bodies over this with a 400 of its own; keep it above ours so
 # that our 413 is what a too-large callback gets.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, AT_CALLBACK_MAX_BYTES + 1)

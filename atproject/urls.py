@@ -6,7 +6,6 @@ from django.urls import include, path
 from django.views.decorators.http import require_safe
 
 from atproject.health import healthz
-from atproject.invoke import service_ready
 
 SERVICES = ("sms", "voice", "airtime", "sim-swap", "ussd")
 
@@ -25,10 +24,9 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/sms/", include("sms.urls")),
-    # Products whose callbacks arrive with their issues answer as ready already.
     path("api/voice/", include("voice.urls")),
-    path("api/airtime/", service_ready("airtime")),
-    path("api/sim-swap/", service_ready("sim-swap")),
+    path("api/airtime/", include("airtime.urls")),
+    path("api/sim-swap/", include("simswap.urls")),
     path("api/ussd/", include("ussd.urls")),
 ]
 

@@ -1,0 +1,17 @@
+"""Airtime URLs: AT's callbacks at the reference app's paths, and invoke-send-airtime."""
+
+from django.urls import path
+
+from atproject.callbacks.registry import callback_path
+from atproject.invoke import service_ready
+
+from . import models, views
+
+app_name = "airtime"
+
+urlpatterns = [
+    path("", service_ready("airtime"), name="ready"),
+    callback_path("validation", models.AirtimeValidation, name="validation", view=views.ValidationView),
+    callback_path("status", models.AirtimeStatusEvent, name="status"),
+    path("invoke-send-airtime", views.InvokeSendAirtimeView.as_view(), name="invoke-send-airtime"),
+]

@@ -1,0 +1,16 @@
+"""SIM swap URLs (mounted at /api/sim-swap/, the reference app's prefix)."""
+
+from django.urls import path
+
+from atproject.callbacks.registry import callback_path
+from atproject.invoke import service_ready
+
+from . import models, views
+
+app_name = "simswap"
+
+urlpatterns = [
+    path("", service_ready("sim-swap"), name="ready"),
+    callback_path("status", models.SimSwapStatusEvent, name="status"),
+    path("invoke-check-simswap", views.InvokeCheckSimSwapView.as_view(), name="invoke-check-simswap"),
+]

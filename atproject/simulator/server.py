@@ -46,7 +46,7 @@ class Options:
     delay: float = 1.0  # seconds before each callback
     latency: float = 0.0  # seconds before answering an API call
     failure_rate: float = 0.0  # share of deliveries that fail
-    digits: str = "1"  # keys a simulated callee presses at a GetDigits
+    digits: str = "1"  # keys a simulated callee presses at each GetDigits, in order; "?" is a random key
     balance: Decimal = Decimal("1000")
 
 
@@ -217,6 +217,8 @@ class Simulator:
             heard.append(f"prompt: {prompt}")
             if keys:
                 pressed = keys.pop(0)
+                if pressed == "?":  # a random key
+                    pressed = random.choice("0123456789")  # noqa: S311
                 heard.append(f"pressed {pressed}")
                 return {"dtmfDigits": pressed}
             heard.append("pressed nothing")

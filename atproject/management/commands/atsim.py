@@ -19,7 +19,11 @@ class Command(BaseCommand):
         parser.add_argument("--delay", type=float, default=1.0, help="Seconds before each callback.")
         parser.add_argument("--latency", type=float, default=0.0, help="Seconds before answering an API call.")
         parser.add_argument("--failure-rate", type=float, default=0.1, help="Share of deliveries that fail.")
-        parser.add_argument("--digits", default="1", help="Keys a called person presses at a keypad menu.")
+        parser.add_argument(
+            "--digits",
+            default="1",
+            help='Keys a called person presses at each keypad menu, in order; "?" presses a random key.',
+        )
 
     def handle(self, *args, port, project_url, api_key, delay, latency, failure_rate, digits, **options):
         tokens = settings.AT_WEBHOOK_TOKEN

@@ -14,3 +14,10 @@ def staff_user(db):
 def staff_client(client, staff_user):
     client.force_login(staff_user)
     return client
+
+
+@pytest.fixture(autouse=True)
+def spool_dir(settings, tmp_path):
+    """Each test spools callbacks into its own folder."""
+    settings.AT_SPOOL_DIR = str(tmp_path / "spool")
+    return tmp_path / "spool"

@@ -189,6 +189,10 @@ AT_AIRTIME_DAILY_LIMIT = env.str("AT_AIRTIME_DAILY_LIMIT", default="10000")
 # AT's validation callback must match a send of ours made within this window.
 AT_AIRTIME_VALIDATION_WINDOW_MINUTES = env.int("AT_AIRTIME_VALIDATION_WINDOW_MINUTES", default=10)
 
+# Callbacks that arrive while the database is down are kept here until
+# `manage.py replay_spool` stores them (the run command's maintenance does it).
+AT_SPOOL_DIR = env.str("AT_SPOOL_DIR", default=str(BASE_DIR / "var" / "spool"))
+
 # Django refuses bodies over this with a 400 of its own; keep it above ours so
 # that our 413 is what a too-large callback gets.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, AT_CALLBACK_MAX_BYTES + 1)

@@ -32,7 +32,7 @@ def callback_path(route: str, model, *, name: str, view=None):
     app_label = model._meta.app_label
     kind = CallbackKind(name=f"{app_label}.{name}", model=model, view=view, url_name=f"{app_label}:{name}")
     _kinds[kind.name] = kind
-    return path(route, view.as_view(model=model), name=name)
+    return path(route, view.as_view(model=model, kind_name=kind.name), name=name)
 
 
 def kinds() -> dict[str, CallbackKind]:

@@ -22,6 +22,7 @@ from atproject.api import IgnoreAcceptHeader, PayloadTooLarge, ServiceUnavailabl
 from .auth import WebhookTokenPermission
 from .ingest import Outcome, ingest
 from .payload import parse_body
+from .spool import spool
 
 logger = logging.getLogger("atproject.callbacks")
 
@@ -62,6 +63,7 @@ class CallbackView(APIView):
     """Receives one kind of AT callback (`model`, a `CallbackEvent` subclass)."""
 
     model = None
+    kind_name = ""  # "<app>.<url name>", set by `callback_path`
     http_method_names = ["post"]
     authentication_classes = ()
     permission_classes = (WebhookTokenPermission,)
@@ -84,7 +86,7 @@ class CallbackView(APIView):
         try:
             outcome = ingest(self.model, parsed, source_ip=client_ip(django_request))
         except (OperationalError, InterfaceError):
-            logger.error("Database unavailable: %s callback not stored", self.model._meta.label)
+            spool(self.kind_name, django_request.content_type, body, client_ip(django_request))
             return self.unavailable()
         if outcome.error:
             return self.refuse(outcome)
@@ -95,7 +97,7 @@ class CallbackView(APIView):
     interactive = False
 
     def unavailable(self):
-        """The answer when the database is down: 503, so that AT retries later."""
+        """The answer when the database is down (the callback was spooled): 503, so that AT retries later."""
         raise ServiceUnavailable()
 
     def refuse(self, outcome: Outcome):

@@ -248,6 +248,36 @@ def test_database_unavailable_gives_503_json(client, kind):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_callbacks_arriving_while_the_database_is_down_are_spooled_then_replayed(client, kind, spool_dir):
+    from django.core.management import call_command
+
+    payload = fixture_for(kind.name)
+    with database_unavailable():
+        post_callback(client, kind.path, payload)
+        post_callback(client, kind.path, payload)  # AT retried: a repeat, still not lost
+    lines = (spool_dir / "callbacks.jsonl").read_text().splitlines()
+    assert [json.loads(line)["kind"] for line in lines] == [kind.name, kind.name]
+    assert "test-webhook-token" not in "".join(lines)
+    call_command("replay_spool")
+    event = kind.model.objects.get()
+    assert event.times_received == 2
+    assert event.payload == as_form(payload)
+    assert not (spool_dir / "callbacks.jsonl").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_spooled_callbacks_stay_when_the_database_is_still_down(client, spool_dir):
+    from atproject.callbacks.spool import replay
+
+    kind = kinds()["sms.delivery-reports"]
+    with database_unavailable():
+        post_callback(client, kind.path, fixture_for(kind.name))
+        assert replay() == (0, 1)
+    assert len((spool_dir / "callbacks.jsonl").read_text().splitlines()) == 1
+    assert replay() == (1, 0)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_healthz_reports_the_database(client):
     assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
     with database_unavailable():

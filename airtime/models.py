@@ -21,6 +21,9 @@ def money_field(verbose_name, **kwargs):
 class AirtimeTransaction(OutboundRequest):
     """Airtime for one recipient; its idempotency key is its own and every retry reuses it."""
 
+    send_task = "airtime.tasks.send_airtime"
+    idempotent = True
+
     phone = models.CharField(_("phone"), max_length=PHONE_LENGTH, db_index=True)
     amount = money_field(_("amount"))
     currency = models.CharField(_("currency"), max_length=3)

@@ -13,6 +13,7 @@ is a retry putting a row that never reached AT back to `queued`.
 
 import logging
 from datetime import timedelta
+from typing import ClassVar
 
 from django.conf import settings
 from django.db import connections, models, router, transaction
@@ -176,6 +177,11 @@ class OutboundRequest(models.Model):
         on_delete=models.SET_NULL,
         related_name="resends",
     )
+
+    #: Dotted path of the task that sends rows of this model (it takes a list of ids).
+    send_task: ClassVar[str] = ""
+    #: True when a repeat of the request cannot send twice (airtime's idempotency key).
+    idempotent: ClassVar[bool] = False
 
     class Meta:
         abstract = True

@@ -193,6 +193,13 @@ AT_AIRTIME_VALIDATION_WINDOW_MINUTES = env.int("AT_AIRTIME_VALIDATION_WINDOW_MIN
 # `manage.py replay_spool` stores them (the run command's maintenance does it).
 AT_SPOOL_DIR = env.str("AT_SPOOL_DIR", default=str(BASE_DIR / "var" / "spool"))
 
+# A row still `sending` this long after its last update means its worker died.
+AT_REAP_AFTER_SECONDS = env.int("AT_REAP_AFTER_SECONDS", default=300)
+# Callback events and finished task results older than this are pruned.
+AT_RETENTION_DAYS = env.int("AT_RETENTION_DAYS", default=90)
+# /healthz says no worker is alive when none ran a task for this long.
+AT_WORKER_STALE_SECONDS = env.int("AT_WORKER_STALE_SECONDS", default=180)
+
 # Django refuses bodies over this with a 400 of its own; keep it above ours so
 # that our 413 is what a too-large callback gets.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, AT_CALLBACK_MAX_BYTES + 1)

@@ -19,6 +19,8 @@ UNKNOWN_DATE = date(1900, 1, 1)
 class SimSwapCheck(OutboundRequest):
     """One number's SIM-swap check: AT's answer (requestId, carrier), then the result by callback."""
 
+    send_task = "simswap.tasks.check_sim_swap"
+
     phone = models.CharField(_("phone"), max_length=PHONE_LENGTH, db_index=True)
     at_request_id = models.CharField(_("AT request id"), max_length=ID_LENGTH, blank=True, db_index=True)
     at_status = models.CharField(_("AT status"), max_length=CODE_LENGTH, blank=True)

@@ -377,6 +377,8 @@ class OutboundBatch(models.Model):
 class OutboundMessage(OutboundRequest):
     """One SMS to one recipient, tracked from queued to delivered."""
 
+    send_task = "sms.tasks.send_sms"
+
     batch = models.ForeignKey(OutboundBatch, verbose_name=_("batch"), on_delete=models.CASCADE, related_name="messages")
     phone = models.CharField(
         _("phone"), max_length=PHONE_LENGTH, db_index=True, help_text=_("E.164; as given when it was invalid.")

@@ -257,6 +257,8 @@ class KeypadOption(models.Model):
 class OutboundCall(OutboundRequest):
     """A call we asked AT to place; the row exists before AT is called."""
 
+    send_task = "voice.tasks.place_calls"
+
     phone = models.CharField(_("phone"), max_length=PHONE_LENGTH, db_index=True)
     from_number = models.CharField(_("from"), max_length=PHONE_LENGTH)
     at_status = models.CharField(_("AT status"), max_length=CODE_LENGTH, blank=True)

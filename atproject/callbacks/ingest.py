@@ -118,3 +118,32 @@ def _apply(event: CallbackEvent) -> None:
         event.state = ProcessingState.FAILED
         event.error = f"{type(exc).__name__}: {exc}"
         type(event).objects.filter(pk=event.pk).update(state=event.state, error=event.error)
+
+
+def reprocess(event: CallbackEvent) -> bool:
+    """Read a stored callback's fields again and apply its effect (after a fix); True when it now succeeds.
+
+    A callback that is now a repeat of another row stays failed, naming that row.
+    """
+    model = type(event)
+    try:
+        fields = model.fields_from_payload(Payload(event.payload))
+        key = model.dedupe_key_for(fields, event.payload)
+    except CallbackError as exc:
+        model.objects.filter(pk=event.pk).update(state=ProcessingState.FAILED, error=str(exc))
+        return False
+    with transaction.atomic():
+        if model.dedupe_window is None:
+            other = model.objects.filter(dedupe_key=key).exclude(pk=event.pk).values_list("pk", flat=True).first()
+            if other is not None:
+                error = f"a repeat of #{other}, which was applied"
+                model.objects.filter(pk=event.pk).update(state=ProcessingState.FAILED, error=error)
+                return False
+            event.dedupe_key = key
+        for name, value in fields.items():
+            setattr(event, name, value)
+        event.state, event.error = ProcessingState.PROCESSED, ""
+        event.save()
+        _apply(event)
+    logger.info("%s callback %s reprocessed: %s", model._meta.label, event.pk, event.state)
+    return event.state == ProcessingState.PROCESSED

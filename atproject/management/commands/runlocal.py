@@ -44,6 +44,7 @@ class Command(BaseCommand):
             commands.append([*manage, "atsim", "--port", str(SIM_PORT), "--project-url", f"http://{addrport}"])
         commands.append([*manage, "runserver", addrport])
         commands += [[*manage, "db_worker", "--interval", "0.5", "--no-reload"] for _ in range(workers)]
+        commands.append([*manage, "maintain", "--every", "30"])  # spool, reaper, pruning, worker heartbeat
         processes = [subprocess.Popen(command, env=env) for command in commands]  # noqa: S603
         self.stdout.write(f"Web server on http://{addrport}/ and {workers} task worker(s). Ctrl-C stops them.")
         if use_simulator:

@@ -1,0 +1,40 @@
+"""Apply stored callbacks again: those whose processing failed, or chosen ones (after a fix)."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from atproject.callbacks.ingest import reprocess
+from atproject.callbacks.models import ProcessingState
+from atproject.callbacks.registry import kinds
+
+
+class Command(BaseCommand):
+    help = "Reprocess stored callbacks: --failed (every failed one) and/or --ids, optionally of one --kind."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--kind", help=f"One of: {', '.join(sorted(kinds()))}")
+        parser.add_argument("--ids", help="Comma-separated row ids (needs --kind).")
+        parser.add_argument("--failed", action="store_true", help="Every callback whose processing failed.")
+
+    def handle(self, *args, kind, ids, failed, **options):
+        registered = kinds()
+        if kind and kind not in registered:
+            raise CommandError(f"unknown kind {kind!r}; one of: {', '.join(sorted(registered))}")
+        if ids and not kind:
+            raise CommandError("--ids needs --kind")
+        if not (ids or failed):
+            raise CommandError("say which: --failed and/or --ids")
+        done = still_failing = 0
+        for name, registered_kind in registered.items():
+            if kind and name != kind:
+                continue
+            rows = registered_kind.model.objects.all()
+            if ids:
+                rows = rows.filter(pk__in=[int(i) for i in ids.split(",") if i.strip()])
+            if failed:
+                rows = rows.filter(state=ProcessingState.FAILED)
+            for event in rows.order_by("pk").iterator():
+                if reprocess(event):
+                    done += 1
+                else:
+                    still_failing += 1
+        self.stdout.write(f"{done} reprocessed, {still_failing} still failing")

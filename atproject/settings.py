@@ -55,6 +55,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's static files from gunicorn, with DEBUG off too.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -120,7 +122,10 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise serves the admin's files straight from where Django's finders find
+# them: no `collectstatic` needed. Set STATIC_ROOT to collect them elsewhere.
+STATIC_ROOT = env.str("STATIC_ROOT", default="") or None
+WHITENOISE_USE_FINDERS = True
 
 # --- Security (on whenever DEBUG is off) ------------------------------------
 # Behind a TLS-terminating proxy or tunnel (ngrok, cloudflared, a load
@@ -199,6 +204,14 @@ AT_REAP_AFTER_SECONDS = env.int("AT_REAP_AFTER_SECONDS", default=300)
 AT_RETENTION_DAYS = env.int("AT_RETENTION_DAYS", default=90)
 # /healthz says no worker is alive when none ran a task for this long.
 AT_WORKER_STALE_SECONDS = env.int("AT_WORKER_STALE_SECONDS", default=180)
+
+# Optional extra layer: callbacks only from these networks (CIDRs, comma-separated;
+# empty: any). Behind a proxy, list it in AT_TRUSTED_PROXIES: X-Forwarded-For is
+# believed only when the request comes from one of those.
+AT_WEBHOOK_ALLOWED_IPS = env.list("AT_WEBHOOK_ALLOWED_IPS", default=[])
+AT_TRUSTED_PROXIES = env.list("AT_TRUSTED_PROXIES", default=[])
+# Phone numbers and message texts appear in INFO logs only when this is on.
+AT_LOG_PII = env.bool("AT_LOG_PII", default=False)
 
 # Django refuses bodies over this with a 400 of its own; keep it above ours so
 # that our 413 is what a too-large callback gets.

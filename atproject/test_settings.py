@@ -15,3 +15,7 @@ from atproject.settings import *  # noqa: F403
 
 # Hashing passwords slowly protects nothing in tests.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# WhiteNoise scans every static file when its middleware starts, and the test
+# client starts the middleware for every Client(): look files up per request instead.
+WHITENOISE_AUTOREFRESH = True

@@ -10,7 +10,7 @@ from django.db.models import Subquery
 from django.utils import timezone
 
 from atproject import gateway
-from atproject.callbacks.payload import parse_money
+from atproject.callbacks.payload import mask_phone, parse_money
 from atproject.outbound import RESENDABLE, OutboundStatus, handle_failure, insert_rows
 from atproject.phones import normalize_phone
 
@@ -287,7 +287,7 @@ def store_results(messages, results) -> None:
     for result in results:
         number = normalize_phone(result.number) or result.number
         if not by_phone.get(number):
-            logger.warning("AT answered for a number it was not sent: %s", number)
+            logger.warning("AT answered for a number it was not sent: %s", mask_phone(number))
             continue
         message = by_phone[number].popleft()
         message.at_status_code = result.status_code

@@ -7,6 +7,8 @@ that a new token can be rolled out before the old one is withdrawn.
 
 import base64
 import binascii
+import functools
+import ipaddress
 import logging
 
 from django.conf import settings
@@ -59,3 +61,37 @@ class WebhookTokenPermission(BasePermission):
                 request.META.get("REMOTE_ADDR"),
             )
         return allowed
+
+
+@functools.cache
+def networks(cidrs: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(c.strip(), strict=False) for c in cidrs if c.strip())
+
+
+def _address(text: str):
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def _within(address, nets) -> bool:
+    return any(address.version == net.version and address in net for net in nets)
+
+
+class WebhookSourcePermission(BasePermission):
+    """When AT_WEBHOOK_ALLOWED_IPS is set, callbacks only from those networks (an extra layer; AT publishes none)."""
+
+    message = "Callbacks are not accepted from this address."
+
+    def has_permission(self, request, view) -> bool:
+        allowed = networks(tuple(settings.AT_WEBHOOK_ALLOWED_IPS))
+        if not allowed:
+            return True
+        from .views import client_ip
+
+        source = _address(client_ip(request._request) or "")
+        if source is not None and _within(source, allowed):
+            return True
+        logger.warning("Refused a callback to %s from %s: not in AT_WEBHOOK_ALLOWED_IPS", request.path, source)
+        return False

@@ -10,13 +10,14 @@ import json
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from .models import CallbackEvent, ProcessingState
-from .payload import CallbackError, ParsedBody, Payload, jsonable
+from .payload import CallbackError, ParsedBody, Payload, jsonable, mask_pii
 
 logger = logging.getLogger("atproject.callbacks")
 
@@ -41,7 +42,9 @@ def ingest(model: type[CallbackEvent], parsed: ParsedBody, *, source_ip: str | N
         "last_received_at": now,
     }
     label = model._meta.label
-    logger.info("%s callback: %s", label, json.dumps(row["payload"], cls=DjangoJSONEncoder, ensure_ascii=False))
+    if logger.isEnabledFor(logging.INFO):
+        logged = row["payload"] if settings.AT_LOG_PII else mask_pii(row["payload"])
+        logger.info("%s callback: %s", label, json.dumps(logged, cls=DjangoJSONEncoder, ensure_ascii=False))
     try:
         if parsed.error:
             raise CallbackError(parsed.error)

@@ -64,6 +64,43 @@ def jsonable(value):
     return value
 
 
+# Fields of AT's callbacks that identify a person or say what they wrote.
+PII_FIELDS = frozenset(
+    {
+        "phonenumber",
+        "from",
+        "callernumber",
+        "destinationnumber",
+        "dialdestinationnumber",
+        "text",
+        "input",
+        "lastappresponse",
+        "dtmfdigits",
+        "recordingurl",
+    }
+)
+
+
+def mask_phone(value: str) -> str:
+    """ "+254711000123" → "+2547******23": enough to tell numbers apart in a log, not to call them."""
+    value = str(value)
+    return value if len(value) <= 6 else value[:5] + "*" * (len(value) - 7) + value[-2:]
+
+
+def mask_pii(data: dict) -> dict:
+    """A copy of a payload fit for INFO logs: phone numbers masked, texts replaced by their length."""
+    masked = {}
+    for key, value in data.items():
+        name = str(key).lower()
+        if name not in PII_FIELDS or value in (None, ""):
+            masked[key] = value
+        elif name in ("text", "input", "lastappresponse", "recordingurl"):
+            masked[key] = f"<{len(str(value))} characters>"
+        else:
+            masked[key] = mask_phone(value)
+    return masked
+
+
 @dataclass
 class ParsedBody:
     """What a request body turned into.

@@ -4,7 +4,6 @@ Apps answer differently (USSD screens, voice XML) by overriding `respond()`; the
 path to it is the same for every kind.
 """
 
-import ipaddress
 import logging
 import time
 from contextvars import ContextVar
@@ -19,7 +18,7 @@ from rest_framework.views import APIView
 
 from atproject.api import IgnoreAcceptHeader, PayloadTooLarge, ServiceUnavailable
 
-from .auth import WebhookTokenPermission
+from .auth import WebhookSourcePermission, WebhookTokenPermission, _address, _within, networks
 from .ingest import Outcome, ingest
 from .payload import parse_body
 from .spool import spool
@@ -37,11 +36,16 @@ def elapsed_ms() -> int | None:
 
 
 def client_ip(request) -> str | None:
-    address = request.META.get("REMOTE_ADDR", "")
-    try:
-        return str(ipaddress.ip_address(address))
-    except ValueError:
-        return None
+    """The caller's address: REMOTE_ADDR, or, behind a trusted proxy, the nearest untrusted X-Forwarded-For hop."""
+    remote = _address(request.META.get("REMOTE_ADDR", ""))
+    proxies = networks(tuple(settings.AT_TRUSTED_PROXIES))
+    if remote is None or not _within(remote, proxies):
+        return None if remote is None else str(remote)
+    hops = [_address(h) for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    for hop in reversed([h for h in hops if h is not None]):
+        if not _within(hop, proxies):
+            return str(hop)
+    return str(remote)
 
 
 def read_body(request) -> bytes:
@@ -66,7 +70,7 @@ class CallbackView(APIView):
     kind_name = ""  # "<app>.<url name>", set by `callback_path`
     http_method_names = ["post"]
     authentication_classes = ()
-    permission_classes = (WebhookTokenPermission,)
+    permission_classes = (WebhookSourcePermission, WebhookTokenPermission)
     throttle_classes = ()
     parser_classes = ()  # the body is parsed by `parse_body`, with our size limit
     renderer_classes = (JSONRenderer,)

@@ -246,6 +246,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # `?format=` is an ordinary parameter here, not DRF's renderer switch (which answers 404 to unknown ones).
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 # --- Logging ----------------------------------------------------------------

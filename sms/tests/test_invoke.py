@@ -187,3 +187,8 @@ def test_api_never_waits_on_at(api, settings):
     settings.AT_API_URL = "http://127.0.0.1:9"  # AT unreachable: the request still answers at once
     assert api.get(BULK, {"phone": "+254711000000", "message": "Hi"}).status_code == 202
     assert OutboundMessage.objects.get().status == OutboundStatus.QUEUED
+
+
+def test_a_format_parameter_is_just_a_parameter(api):
+    response = api.get(BULK, {"phone": "+254711000000", "message": "Hi", "format": "0"})
+    assert response.status_code == 202

@@ -5,13 +5,16 @@ import uuid
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from atproject.callbacks.models import CallbackEvent, dedupe_constraint
+from atproject.callbacks.models import (
+    CODE_LENGTH,
+    ID_LENGTH,
+    PHONE_LENGTH,
+    CallbackEvent,
+    dedupe_constraint,
+    phone_columns,
+)
 from atproject.callbacks.payload import Payload
 from atproject.outbound import OutboundRequest, OutboundStatus
-
-ID_LENGTH = 100
-CODE_LENGTH = 40
-PHONE_LENGTH = 128
 
 
 def money_field(verbose_name, **kwargs):
@@ -89,8 +92,7 @@ class AirtimeValidation(CallbackEvent):
     """AT asking, during our send, whether a transaction is ours (`/api/airtime/validation`)."""
 
     at_transaction_id = models.CharField(_("AT transaction id"), max_length=ID_LENGTH, blank=True, db_index=True)
-    phone_number = models.CharField(_("phone number"), max_length=PHONE_LENGTH, blank=True)
-    phone_e164 = models.CharField(_("phone number (E.164)"), max_length=20, blank=True, db_index=True)
+    phone_number, phone_e164 = phone_columns(_("phone number"))
     source_ip_address = models.CharField(_("source IP address"), max_length=64, blank=True)
     amount = money_field(_("amount"), null=True, blank=True)
     currency_code = models.CharField(_("currency"), max_length=3, blank=True)
@@ -147,8 +149,7 @@ class AirtimeStatusEvent(CallbackEvent):
     """AT's final word on a transaction (`/api/airtime/status`)."""
 
     at_request_id = models.CharField(_("AT request id"), max_length=ID_LENGTH, blank=True, db_index=True)
-    phone_number = models.CharField(_("phone number"), max_length=PHONE_LENGTH, blank=True)
-    phone_e164 = models.CharField(_("phone number (E.164)"), max_length=20, blank=True, db_index=True)
+    phone_number, phone_e164 = phone_columns(_("phone number"))
     status = models.CharField(_("status"), max_length=CODE_LENGTH, blank=True, db_index=True)
     description = models.CharField(_("description"), max_length=255, blank=True)
     discount = money_field(_("discount"), null=True, blank=True)

@@ -5,13 +5,16 @@ from datetime import date, datetime
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from atproject.callbacks.models import CallbackEvent, dedupe_constraint
+from atproject.callbacks.models import (
+    CODE_LENGTH,
+    ID_LENGTH,
+    PHONE_LENGTH,
+    CallbackEvent,
+    dedupe_constraint,
+)
 from atproject.callbacks.payload import CallbackError, Payload
 from atproject.outbound import OutboundRequest
 
-ID_LENGTH = 100
-CODE_LENGTH = 40
-PHONE_LENGTH = 128
 #: AT's "no date known" (AT-REFERENCE.md §3): stored as empty.
 UNKNOWN_DATE = date(1900, 1, 1)
 

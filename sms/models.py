@@ -8,31 +8,18 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
-from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from atproject.callbacks.models import CallbackEvent, dedupe_constraint
+from atproject.callbacks.models import (
+    CODE_LENGTH,
+    ID_LENGTH,
+    PHONE_LENGTH,
+    CallbackEvent,
+    dedupe_constraint,
+    phone_columns,
+)
 from atproject.callbacks.payload import Payload
 from atproject.outbound import OutboundRequest, OutboundStatus
-
-# Lengths of AT identifiers and codes; a longer value is refused with a 400 naming the field.
-ID_LENGTH = 100
-CODE_LENGTH = 32
-PHONE_LENGTH = 128
-
-
-def phone_columns(verbose_name):
-    """The number as AT gave it (maybe SIP or withheld), and its E.164 form when it has one."""
-    return (
-        models.CharField(verbose_name, max_length=PHONE_LENGTH, blank=True),
-        models.CharField(
-            format_lazy("{} (E.164)", verbose_name),
-            max_length=20,
-            blank=True,
-            db_index=True,
-            help_text=_("Normalised form; empty when the number has none."),
-        ),
-    )
 
 
 class DeliveryReport(CallbackEvent):

@@ -12,13 +12,16 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
 
-from atproject.callbacks.models import CallbackEvent, dedupe_constraint
+from atproject.callbacks.models import (
+    CODE_LENGTH,
+    ID_LENGTH,
+    CallbackEvent,
+    dedupe_constraint,
+    phone_columns,
+)
 from atproject.callbacks.payload import Payload
 from atproject.smstext import analyse
 
-ID_LENGTH = 100
-CODE_LENGTH = 32
-PHONE_LENGTH = 128
 #: What a phone can show of one screen (AT-REFERENCE.md: ~182 GSM-7 characters).
 GSM7_SCREEN_LIMIT = 182
 UCS2_SCREEN_LIMIT = 91
@@ -194,8 +197,7 @@ class UssdSession(models.Model):
     """One USSD session (AT's sessionId): its hops, and the end AT reports."""
 
     session_id = models.CharField(_("session id"), max_length=ID_LENGTH, unique=True)
-    phone_number = models.CharField(_("phone number"), max_length=PHONE_LENGTH, blank=True)
-    phone_e164 = models.CharField(_("phone number (E.164)"), max_length=20, blank=True, db_index=True)
+    phone_number, phone_e164 = phone_columns(_("phone number"))
     service_code = models.CharField(_("service code"), max_length=CODE_LENGTH, blank=True, db_index=True)
     network_code = models.CharField(_("network code"), max_length=CODE_LENGTH, blank=True)
     started_at = models.DateTimeField(_("started at"), db_index=True)
@@ -229,8 +231,7 @@ class UssdHop(CallbackEvent):
         UssdSession, verbose_name=_("session"), null=True, blank=True, on_delete=models.CASCADE, related_name="hops"
     )
     at_session_id = models.CharField(_("AT session id"), max_length=ID_LENGTH, blank=True, db_index=True)
-    phone_number = models.CharField(_("phone number"), max_length=PHONE_LENGTH, blank=True)
-    phone_e164 = models.CharField(_("phone number (E.164)"), max_length=20, blank=True)
+    phone_number, phone_e164 = phone_columns(_("phone number"))
     service_code = models.CharField(_("service code"), max_length=CODE_LENGTH, blank=True)
     network_code = models.CharField(_("network code"), max_length=CODE_LENGTH, blank=True)
     text = models.TextField(_("input"), blank=True, help_text=_("AT's text: every input so far, joined by *."))
@@ -279,8 +280,7 @@ class UssdEnd(CallbackEvent):
         related_name="end_notifications",
     )
     at_session_id = models.CharField(_("AT session id"), max_length=ID_LENGTH, blank=True, db_index=True)
-    phone_number = models.CharField(_("phone number"), max_length=PHONE_LENGTH, blank=True)
-    phone_e164 = models.CharField(_("phone number (E.164)"), max_length=20, blank=True)
+    phone_number, phone_e164 = phone_columns(_("phone number"))
     service_code = models.CharField(_("service code"), max_length=CODE_LENGTH, blank=True)
     network_code = models.CharField(_("network code"), max_length=CODE_LENGTH, blank=True)
     status = models.CharField(_("status"), max_length=CODE_LENGTH, blank=True, db_index=True)

@@ -5,13 +5,10 @@ from datetime import timedelta
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from atproject.callbacks.models import CallbackEvent
+from atproject.callbacks.models import CODE_LENGTH, ID_LENGTH, PHONE_LENGTH, CallbackEvent
 from atproject.callbacks.payload import Payload
 from atproject.outbound import OutboundRequest
 
-ID_LENGTH = 100
-CODE_LENGTH = 40
-PHONE_LENGTH = 128
 URL_LENGTH = 500
 
 

@@ -15,9 +15,30 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from .payload import Payload
+
+# Lengths of AT's identifiers, codes and numbers in every app's columns; a longer
+# value is refused with a 400 naming the field.
+ID_LENGTH = 100
+CODE_LENGTH = 40
+PHONE_LENGTH = 128
+
+
+def phone_columns(verbose_name):
+    """The number as AT gave it (maybe SIP or withheld), and its E.164 form when it has one."""
+    return (
+        models.CharField(verbose_name, max_length=PHONE_LENGTH, blank=True),
+        models.CharField(
+            format_lazy("{} (E.164)", verbose_name),
+            max_length=20,
+            blank=True,
+            db_index=True,
+            help_text=_("Normalised form; empty when the number has none."),
+        ),
+    )
 
 
 class ProcessingState(models.TextChoices):

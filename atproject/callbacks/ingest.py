@@ -3,7 +3,7 @@
 The row and its effect commit together. When the effect raises, it is rolled
 back to a savepoint and the row still commits, with state `failed` and the
 error, for reprocessing. Repeats are counted on the first row and never applied
-again. Database errors are left to the caller (the view answers 503).
+again. Database errors are left to the caller (the view spools the callback and answers 503).
 """
 
 import json

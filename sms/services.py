@@ -5,13 +5,12 @@ from collections import defaultdict, deque
 from itertools import islice
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Subquery
+from django.db import connection, transaction
 from django.utils import timezone
 
 from atproject import gateway
 from atproject.callbacks.payload import mask_phone, parse_money
-from atproject.outbound import RESENDABLE, OutboundStatus, handle_failure, insert_rows
+from atproject.outbound import RESENDABLE, OutboundStatus, handle_failure, insert_rows, statuses_below
 from atproject.phones import normalize_phone
 
 from .models import (
@@ -340,14 +339,31 @@ def apply_report_status(report: DeliveryReport, message_id: int) -> None:
 def apply_delivery_report(report: DeliveryReport) -> None:
     """A delivery report's effect: link it to its message, when known, and move the message's status.
 
-    Two statements, both no-ops while the message is unknown (the report then
-    waits, unmatched, for `link_early_reports`).
+    Two plain statements, both no-ops while the message is unknown (the report
+    then waits, unmatched, for `link_early_reports`). Every delivery report of a
+    campaign comes this way, so the SQL is written out: the ORM took longer to
+    build these two statements than the database to run them.
     """
-    message = OutboundMessage.objects.filter(at_message_id=report.at_message_id)
-    DeliveryReport.objects.filter(pk=report.pk).update(message_id=Subquery(message.values("pk")[:1]))
-    status = outbound_status_for_report(report.status)
-    if status is not None:
-        OutboundMessage.advance(message, status, **report_fields(report, status))
+    quote = connection.ops.quote_name
+    reports, messages = quote(DeliveryReport._meta.db_table), quote(OutboundMessage._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {reports} SET {quote('message_id')} = (SELECT {quote('id')} FROM {messages} "  # noqa: S608
+            f"WHERE {quote('at_message_id')} = %s LIMIT 1) WHERE {quote('id')} = %s",
+            [report.at_message_id, report.pk],
+        )
+        status = outbound_status_for_report(report.status)
+        if status is None:
+            return
+        fields = {"status": status, "updated_at": timezone.now(), **report_fields(report, status)}
+        assignments = ", ".join(f"{quote(name)} = %s" for name in fields)
+        values = [OutboundMessage._meta.get_field(n).get_db_prep_save(v, connection) for n, v in fields.items()]
+        below = statuses_below(status)
+        cursor.execute(
+            f"UPDATE {messages} SET {assignments} WHERE {quote('at_message_id')} = %s "  # noqa: S608
+            f"AND {quote('status')} IN ({', '.join(['%s'] * len(below))})",
+            [*values, report.at_message_id, *below],
+        )
 
 
 def report_fields(report: DeliveryReport, status) -> dict:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from django.conf import settings
-from django.db.models import Q
+from django.db import connection
 from django.utils.module_loading import import_string
 
 from .models import Menu, Option, Screen, ScreenAction, screen_length_error
@@ -62,27 +62,41 @@ def load_handler(path: str):
 _loaded: dict[tuple, LoadedMenu] = {}
 
 
-def menu_for(service_code: str) -> tuple[Menu | None, LoadedMenu | None]:
-    menu = (
-        Menu.objects.filter(Q(service_code=service_code) | Q(is_default=True))
-        .order_by("is_default")  # a menu for the code wins over the default
-        .only("pk", "version", "root_id", "invalid_id")
-        .first()
+@cache
+def _menu_sql(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(c) for c in ("id", "version", "root_id", "invalid_id"))
+    return (
+        f"SELECT {columns} FROM {quote(Menu._meta.db_table)} "  # noqa: S608 - quoted names from meta
+        f"WHERE {quote('service_code')} = %s OR {quote('is_default')} "
+        f"ORDER BY {quote('is_default')} LIMIT 1"  # a menu for the code wins over the default
     )
-    if menu is None:
-        return None, None
-    key = (menu.pk, menu.version)
+
+
+def menu_for(service_code: str) -> LoadedMenu | None:
+    """The menu for a service code (else the default), loaded once per process and version.
+
+    Every hop asks for it, so the query is plain SQL: the ORM took longer to
+    build it than the database to answer it.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_menu_sql(connection.vendor), [service_code])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    menu_id, version, root_id, invalid_id = row
+    key = (menu_id, str(version))
     if key not in _loaded:
-        loaded = LoadedMenu(root=menu.root_id, invalid=menu.invalid_id)
-        for screen in Screen.objects.filter(menu=menu):
+        loaded = LoadedMenu(root=root_id, invalid=invalid_id)
+        for screen in Screen.objects.filter(menu_id=menu_id):
             loaded.screens[screen.pk] = screen
             loaded.options[screen.pk] = {}
-        for option in Option.objects.filter(screen__menu=menu):
+        for option in Option.objects.filter(screen__menu_id=menu_id):
             loaded.options[option.screen_id][option.input.strip()] = option.next_screen_id
-        for old in [k for k in _loaded if k[0] == menu.pk]:
+        for old in [k for k in _loaded if k[0] == menu_id]:
             del _loaded[old]
         _loaded[key] = loaded
-    return menu, _loaded[key]
+    return _loaded[key]
 
 
 def walk(loaded: LoadedMenu, inputs: list[str]) -> Screen | None:
@@ -114,7 +128,7 @@ def render(screen: Screen, hop: Hop) -> str:
 
 def answer(hop: Hop) -> str:
     """The screen for a hop: 'CON ...' or 'END ...'. Raises on an internal failure (the caller answers END)."""
-    _menu, loaded = menu_for(hop.service_code)
+    loaded = menu_for(hop.service_code)
     if loaded is None or loaded.root is None:
         raise LookupError(f"no USSD menu for {hop.service_code!r} and no default menu")
     screen = walk(loaded, list(hop.inputs))

@@ -17,6 +17,7 @@ from atproject.callbacks.models import (
     CallbackEvent,
     dedupe_constraint,
     phone_columns,
+    plain_indexes,
 )
 from atproject.callbacks.payload import Payload
 from atproject.outbound import OutboundRequest, OutboundStatus
@@ -29,18 +30,16 @@ class DeliveryReport(CallbackEvent):
         _("AT message id"),
         max_length=ID_LENGTH,
         blank=True,
-        db_index=True,
         help_text=_("The messageId AT returned when the message was sent."),
     )
     status = models.CharField(
         _("status"),
         max_length=CODE_LENGTH,
         blank=True,
-        db_index=True,
         help_text=_("As AT sent it; unknown values are kept."),
     )
-    phone_number, phone_e164 = phone_columns(_("phone number"))
-    network_code = models.CharField(_("network code"), max_length=CODE_LENGTH, blank=True, db_index=True)
+    phone_number, phone_e164 = phone_columns(_("phone number"), db_index=False)
+    network_code = models.CharField(_("network code"), max_length=CODE_LENGTH, blank=True)
     failure_reason = models.CharField(_("failure reason"), max_length=ID_LENGTH, blank=True)
     retry_count = models.PositiveIntegerField(
         _("retry count"), null=True, blank=True, help_text=_("Premium SMS only: AT's delivery attempt.")
@@ -59,6 +58,10 @@ class DeliveryReport(CallbackEvent):
         verbose_name = _("delivery report")
         verbose_name_plural = _("delivery reports")
         constraints = [dedupe_constraint("sms_deliveryreport_dedupe")]
+        indexes = [
+            *CallbackEvent.Meta.indexes,
+            *plain_indexes("sms_dlr", "at_message_id", "status", "phone_e164"),
+        ]
 
     def __str__(self):
         return f"{self.at_message_id or '?'}: {self.status or '?'}"

@@ -18,6 +18,7 @@ from atproject.callbacks.models import (
     CallbackEvent,
     dedupe_constraint,
     phone_columns,
+    plain_indexes,
 )
 from atproject.callbacks.payload import Payload
 from atproject.smstext import analyse
@@ -230,8 +231,8 @@ class UssdHop(CallbackEvent):
     session = models.ForeignKey(
         UssdSession, verbose_name=_("session"), null=True, blank=True, on_delete=models.CASCADE, related_name="hops"
     )
-    at_session_id = models.CharField(_("AT session id"), max_length=ID_LENGTH, blank=True, db_index=True)
-    phone_number, phone_e164 = phone_columns(_("phone number"))
+    at_session_id = models.CharField(_("AT session id"), max_length=ID_LENGTH, blank=True)
+    phone_number, phone_e164 = phone_columns(_("phone number"), db_index=False)
     service_code = models.CharField(_("service code"), max_length=CODE_LENGTH, blank=True)
     network_code = models.CharField(_("network code"), max_length=CODE_LENGTH, blank=True)
     text = models.TextField(_("input"), blank=True, help_text=_("AT's text: every input so far, joined by *."))
@@ -242,6 +243,7 @@ class UssdHop(CallbackEvent):
         verbose_name = _("USSD hop")
         verbose_name_plural = _("USSD hops")
         constraints = [dedupe_constraint("ussd_ussdhop_dedupe")]
+        indexes = [*CallbackEvent.Meta.indexes, *plain_indexes("ussd_hop", "at_session_id", "phone_e164")]
 
     def __str__(self):
         return f"{self.at_session_id} [{self.text}]"

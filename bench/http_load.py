@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -82,6 +83,7 @@ def main():
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of load before measuring")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every scenario; medians are reported")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("Run it on PostgreSQL: scripts/with-postgres .venv/bin/python bench/http_load.py")
@@ -162,41 +164,75 @@ def main():
                 time.sleep(0.2)
         print(f"gunicorn on 127.0.0.1:{port}; {args.connections} connections, {args.duration} s per scenario")
         scripts = {"bare": "bare.lua", "dlr": "dlr.lua", "ussd": "ussd.lua"}
-        results = {}
-        for name in scenarios:
-            if name == "dlr":
-                DeliveryReport.objects.all().delete()
-            if args.warmup:
-                run_wrk(wrk, port, "bare.lua", args.warmup, args.connections, args.threads)
-            results[name] = run_wrk(wrk, port, scripts[name], args.duration, args.connections, args.threads)
-            if name == "dlr":
-                results[name]["rows"] = DeliveryReport.objects.count()
-                results[name]["linked"] = DeliveryReport.objects.filter(message__isnull=False).count()
-            if name == "ussd":
-                results[name]["rows"] = UssdHop.objects.count()
-            connection.close()
+        rounds = []
+        for _round in range(args.rounds):
+            measured = {}
+            for name in scenarios:
+                reset(name)
+                if args.warmup:
+                    run_wrk(wrk, port, "bare.lua", args.warmup, args.connections, args.threads)
+                measured[name] = run_wrk(wrk, port, scripts[name], args.duration, args.connections, args.threads)
+                if name == "dlr":
+                    measured[name]["rows"] = DeliveryReport.objects.count()
+                    measured[name]["linked"] = DeliveryReport.objects.filter(message__isnull=False).count()
+                if name == "ussd":
+                    measured[name]["rows"] = UssdHop.objects.count()
+                connection.close()
+            rounds.append(measured)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+    sys.exit(report(rounds, scenarios))
 
-    bare = results.get("bare", {}).get("rps")
+
+def reset(name):
+    """Every round starts alike: no reports yet and every message submitted; no USSD session yet."""
+    from django.db import connection
+
+    from atproject.outbound import OutboundStatus
+    from sms.models import DeliveryReport, OutboundMessage
+    from ussd.models import UssdHop, UssdSession
+
+    if name == "dlr":
+        DeliveryReport.objects.all().delete()
+        OutboundMessage.objects.update(status=OutboundStatus.SUBMITTED)
+    if name == "ussd":
+        UssdHop.objects.all().delete()
+        UssdSession.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+def report(rounds, scenarios) -> int:
+    """Medians over the rounds (each ratio to the bare view of its own round); 1 if anything was lost."""
+    print(f"{len(rounds)} round(s); medians (each round's figures in brackets)")
     print(f"{'scenario':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8}  check")
     lost = False
-    for name, r in results.items():
-        ratio = f"{r['rps'] / bare:.2f}" if bare else "-"
+    for name in scenarios:
+        runs = [r[name] for r in rounds]
+        ratios = [r[name]["rps"] / r["bare"]["rps"] for r in rounds if "bare" in r]
         check = ""
-        if "rows" in r:
-            ok = int(r["ok"])
-            check = f"{ok} answered 200, {r['rows']:.0f} rows"
-            if "linked" in r:
-                check += f", {r['linked']:.0f} linked"
-            if r["rows"] < ok or r.get("linked", ok) < ok:
-                check += "  LOST"
+        for run in runs:
+            if "rows" in run and (run["rows"] < run["ok"] or run.get("linked", run["ok"]) < run["ok"]):
                 lost = True
-        if r.get("failed"):
-            check += f"  {r['failed']:.0f} failed"
-        print(f"{name:10} {r['rps']:9.0f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {ratio:>8}  {check}")
-    sys.exit(1 if lost else 0)
+        if "rows" in runs[0]:
+            check = "; ".join(
+                f"{run['ok']:.0f} answered 200, {run['rows']:.0f} rows"
+                + (f", {run['linked']:.0f} linked" if "linked" in run else "")
+                for run in runs
+            )
+            check += "  LOST" if lost else "  nothing lost"
+        ratio = f"{statistics.median(ratios):.2f}" if ratios else "-"
+        print(
+            f"{name:10} {statistics.median(r['rps'] for r in runs):9.0f} "
+            f"{statistics.median(r['p50_ms'] for r in runs):8.1f} {statistics.median(r['p99_ms'] for r in runs):8.1f} "
+            f"{ratio:>8}  {check}"
+        )
+        rps = ", ".join(f"{r['rps']:.0f}" for r in runs)
+        p99 = ", ".join(f"{r['p99_ms']:.0f}" for r in runs)
+        shares = ", ".join(f"{x:.2f}" for x in ratios)
+        print(f"{'':10} [{rps} req/s; p99 {p99} ms; ratio {shares}]")
+    return 1 if lost else 0
 
 
 if __name__ == "__main__":

@@ -157,10 +157,7 @@ class AirtimeTransactionAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.Model
         """Airtime to a pasted list of numbers: form, confirmation with the total, queue."""
         if not request.user.has_perm(SEND_PERMISSION):
             raise PermissionDenied
-        if request.method == "POST":
-            form, step, done = form_then_confirm(request, AirtimeToNumbersForm)
-        else:
-            form, step, done = AirtimeToNumbersForm(), "form", False
+        form, step, done = form_then_confirm(request, AirtimeToNumbersForm)
         if done:
             phones = form.cleaned_data["numbers"].split("\n")
             if queue_and_report(self, request, phones, form):

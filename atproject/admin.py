@@ -124,7 +124,7 @@ def confirmation_page(
 def form_then_confirm(request, form_class, *, form_kwargs=None):
     """Drive a two-step action: returns (form, step, done); `done` once staff confirmed a valid form.
 
-    First call (from the changelist): an empty form, step "form". Form posted
+    First call (from the changelist, or a GET of the action's own page): an empty form, step "form". Form posted
     valid: step "confirm". Confirmed and still valid: done.
     """
     step = request.POST.get("step")

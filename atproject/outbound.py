@@ -188,10 +188,6 @@ class OutboundRequest(models.Model):
         ordering = ["-created_at", "-pk"]
         get_latest_by = "created_at"
 
-    @property
-    def resendable(self) -> bool:
-        return self.status in RESENDABLE
-
     @classmethod
     def advance(cls, rows, status: str, **fields) -> int:
         """Move `rows` (primary keys, or a queryset) to `status` where that is upwards; returns how many moved."""

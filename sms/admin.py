@@ -490,10 +490,7 @@ class OutboundBatchAdmin(SendActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
         """Compose an SMS to pasted or uploaded numbers: preview (encoding, parts, recipients), confirm, queue."""
         if not self.has_send_permission(request):
             raise PermissionDenied
-        if request.method != "POST":
-            form, step, done = ComposeForm(), "form", False
-        else:
-            form, step, done = form_then_confirm(request, ComposeForm)
+        form, step, done = form_then_confirm(request, ComposeForm)
         if done:
             mode = SmsMode.BULK
             batch = services.queue_sms(

@@ -138,7 +138,3 @@ class CallbackEvent(models.Model):
 
     def apply(self) -> None:
         """The callback's effect on the rest of the system; runs once, in a savepoint."""
-
-    @property
-    def is_repeat(self) -> bool:
-        return self.times_received > 1

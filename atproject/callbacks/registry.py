@@ -39,7 +39,3 @@ def kinds() -> dict[str, CallbackKind]:
     """Every registered kind (loading the URLconf first, which registers them)."""
     get_resolver().url_patterns  # noqa: B018 - importing the URLconf fills the registry
     return dict(sorted(_kinds.items()))
-
-
-def kind_for_model(model) -> CallbackKind | None:
-    return next((k for k in kinds().values() if k.model is model), None)

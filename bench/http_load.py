@@ -12,12 +12,15 @@ think time, one scenario after the other against the same server:
 
 It prints requests/s, p50 and p99 latency for each and its ratio to the bare
 view, and checks that nothing was lost: every delivery report answered 200 is a
-row linked to its message, and every USSD hop answered 200 is a row.
+row linked to its message, and every USSD hop answered 200 is a row. It also
+prints where the CPU went, in milliseconds per request: gunicorn (our Python),
+PostgreSQL, wrk itself, and the time the hypervisor stole from this VM.
 """
 
 import argparse
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -48,8 +51,50 @@ def ensure_wrk() -> str:
     return shutil.which("wrk")
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid: str) -> tuple[str, int, float, float] | None:
+    """(command, parent pid, own CPU seconds, reaped children's CPU seconds) of a live process."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    command = text[text.index("(") + 1 : text.rindex(")")]
+    fields = text[text.rindex(")") + 2 :].split()
+    own = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    children = (int(fields[13]) + int(fields[14])) / CLOCK_TICKS
+    return command, int(fields[1]), own, children
+
+
+def cpu_seconds(server_pid: int) -> dict:
+    """CPU seconds used so far by gunicorn (master and workers, recycled ones included) and by PostgreSQL.
+
+    Exited processes count through their parent's reaped-children time; wrk is
+    measured separately (it is this script's child). `steal` is the time the
+    hypervisor gave our virtual CPUs to someone else.
+    """
+    totals = {"gunicorn": 0.0, "postgres": 0.0}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        stat = _proc_stat(pid)
+        if stat is None:
+            continue
+        command, parent, own, children = stat
+        if int(pid) == server_pid:
+            totals["gunicorn"] += own + children
+        elif parent == server_pid:
+            totals["gunicorn"] += own
+        elif command == "postgres":
+            totals["postgres"] += own + children
+    steal = Path("/proc/stat").read_text().split()[8]
+    totals["steal"] = int(steal) / CLOCK_TICKS
+    return totals
+
+
 def run_wrk(wrk, port, script, duration, connections, threads) -> dict:
     env = {**os.environ, "BENCH_WRK_DIR": str(BASE_DIR / "bench" / "wrk")}
+    server_pid = int(os.environ["BENCH_SERVER_PID"])
+    before, wrk_before = cpu_seconds(server_pid), resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(  # noqa: S603
         [
             wrk,
@@ -73,6 +118,11 @@ def run_wrk(wrk, port, script, duration, connections, threads) -> dict:
         if line.startswith("RESULT "):
             result.update({k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", line)})
     result["rps"] = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    after, wrk_after = cpu_seconds(server_pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+    spent = {name: after[name] - before[name] for name in after}
+    spent["wrk"] = (wrk_after.ru_utime + wrk_after.ru_stime) - (wrk_before.ru_utime + wrk_before.ru_stime)
+    requests = max(result.get("requests", 0), 1)
+    result.update({f"cpu_{name}": seconds * 1000 / requests for name, seconds in spent.items()})
     return result
 
 
@@ -155,6 +205,7 @@ def main():
         cwd=BASE_DIR,
         env=os.environ,
     )
+    os.environ["BENCH_SERVER_PID"] = str(server.pid)
     try:
         for _ in range(100):
             try:
@@ -232,6 +283,11 @@ def report(rounds, scenarios) -> int:
         p99 = ", ".join(f"{r['p99_ms']:.0f}" for r in runs)
         shares = ", ".join(f"{x:.2f}" for x in ratios)
         print(f"{'':10} [{rps} req/s; p99 {p99} ms; ratio {shares}]")
+        cpu = ", ".join(
+            f"{group} {statistics.median(r[f'cpu_{group}'] for r in runs):.2f}"
+            for group in ("gunicorn", "postgres", "wrk", "steal")
+        )
+        print(f"{'':10} [CPU ms per request: {cpu}]")
     return 1 if lost else 0
 
 

@@ -52,20 +52,22 @@ def database_unavailable():
 
 
 @contextmanager
-def table_refuses_inserts(table: str, message: str = "refused by test"):
-    """Make the database itself refuse inserts into `table` (a trigger), to fail an effect for real."""
-    name = f"refuse_{table}"
+def table_refuses(table: str, operation: str = "INSERT", message: str = "refused by test"):
+    """Make the database refuse `operation` (INSERT, UPDATE) on `table` (a trigger), to fail an effect for real."""
+    name = f"refuse_{operation.lower()}_{table}"
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             cursor.execute(
-                f"CREATE TRIGGER {name} BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, '{message}'); END"
+                f"CREATE TRIGGER {name} BEFORE {operation} ON {table} BEGIN SELECT RAISE(ABORT, '{message}'); END"
             )
         else:
             cursor.execute(
                 f"CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION '{message}'; END $$"
                 " LANGUAGE plpgsql"
             )
-            cursor.execute(f"CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION {name}()")
+            cursor.execute(
+                f"CREATE TRIGGER {name} BEFORE {operation} ON {table} FOR EACH ROW EXECUTE FUNCTION {name}()"
+            )
     try:
         yield
     finally:

@@ -83,6 +83,12 @@ class DeliveryReport(CallbackEvent):
     def dedupe_values(cls, fields):
         return [fields["at_message_id"], fields["status"].lower(), fields["retry_count"]]
 
+    @classmethod
+    def insert_effect(cls, values, connection):
+        from .services import delivery_report_insert_effect
+
+        return delivery_report_insert_effect(values)
+
     def apply(self):
         from .services import apply_delivery_report
 

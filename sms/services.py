@@ -1,5 +1,6 @@
 """SMS domain logic shared by callbacks, admin actions, the invoke API and tasks."""
 
+import functools
 import logging
 from collections import defaultdict, deque
 from itertools import islice
@@ -9,6 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from atproject import gateway
+from atproject.callbacks.models import InsertEffect
 from atproject.callbacks.payload import mask_phone, parse_money
 from atproject.outbound import RESENDABLE, OutboundStatus, handle_failure, insert_rows, statuses_below
 from atproject.phones import normalize_phone
@@ -333,45 +335,90 @@ def apply_report_status(report: DeliveryReport, message_id: int) -> None:
     """Move a message up to what its delivery report says (an unknown status moves nothing)."""
     status = outbound_status_for_report(report.status)
     if status is not None:
-        OutboundMessage.advance([message_id], status, **report_fields(report, status))
+        fields = report_fields(report.status, report.received_at, report.failure_reason)
+        OutboundMessage.advance([message_id], status, **fields)
+
+
+def _message_id_sql() -> str:
+    quote = connection.ops.quote_name
+    return (
+        f"(SELECT {quote('id')} FROM {quote(OutboundMessage._meta.db_table)} "  # noqa: S608 - quoted names
+        f"WHERE {quote('at_message_id')} = %s LIMIT 1)"
+    )
+
+
+@functools.cache
+def _advance_statement(vendor: str, status: str, delivered: bool, failure_reason: bool) -> str:
+    quote = connection.ops.quote_name
+    columns = ["status", "updated_at", "at_status", *(["delivered_at"] if delivered else [])]
+    columns += ["failure_reason"] if failure_reason else []
+    below = statuses_below(status)
+    return (
+        f"UPDATE {quote(OutboundMessage._meta.db_table)} SET {', '.join(f'{quote(c)} = %s' for c in columns)} "  # noqa: S608
+        f"WHERE {quote('at_message_id')} = %s AND {quote('status')} IN ({', '.join(['%s'] * len(below))})"
+    )
+
+
+def _advance_sql(at_message_id: str, at_status: str, received_at, failure_reason: str) -> tuple[str, list] | None:
+    """The UPDATE moving the report's message up to the report's status; None for a status that moves nothing.
+
+    What it sets besides the status is `report_fields`; the statement is built once per shape.
+    """
+    status = outbound_status_for_report(at_status)
+    if status is None:
+        return None
+    fields = report_fields(at_status, received_at, failure_reason)
+    adapt = connection.ops.adapt_datetimefield_value
+    values = [status, adapt(timezone.now()), at_status]
+    if "delivered_at" in fields:
+        values.append(adapt(fields["delivered_at"]))
+    if "failure_reason" in fields:
+        values.append(fields["failure_reason"])
+    sql = _advance_statement(connection.vendor, status, "delivered_at" in fields, "failure_reason" in fields)
+    return sql, [*values, at_message_id, *statuses_below(status)]
 
 
 def apply_delivery_report(report: DeliveryReport) -> None:
     """A delivery report's effect: link it to its message, when known, and move the message's status.
 
-    Two plain statements, both no-ops while the message is unknown (the report
-    then waits, unmatched, for `link_early_reports`). Every delivery report of a
-    campaign comes this way, so the SQL is written out: the ORM took longer to
-    build these two statements than the database to run them.
+    Both are no-ops while the message is unknown (the report then waits,
+    unmatched, for `link_early_reports`). Every delivery report of a campaign
+    comes this way, so the SQL is written out: the ORM took longer to build
+    these statements than the database to run them. (On PostgreSQL the
+    report is usually stored and applied in one statement: `delivery_report_insert_effect`.)
     """
     quote = connection.ops.quote_name
-    reports, messages = quote(DeliveryReport._meta.db_table), quote(OutboundMessage._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {reports} SET {quote('message_id')} = (SELECT {quote('id')} FROM {messages} "  # noqa: S608
-            f"WHERE {quote('at_message_id')} = %s LIMIT 1) WHERE {quote('id')} = %s",
+            f"UPDATE {quote(DeliveryReport._meta.db_table)} SET {quote('message_id')} = {_message_id_sql()} "  # noqa: S608
+            f"WHERE {quote('id')} = %s",
             [report.at_message_id, report.pk],
         )
-        status = outbound_status_for_report(report.status)
-        if status is None:
-            return
-        fields = {"status": status, "updated_at": timezone.now(), **report_fields(report, status)}
-        assignments = ", ".join(f"{quote(name)} = %s" for name in fields)
-        values = [OutboundMessage._meta.get_field(n).get_db_prep_save(v, connection) for n, v in fields.items()]
-        below = statuses_below(status)
-        cursor.execute(
-            f"UPDATE {messages} SET {assignments} WHERE {quote('at_message_id')} = %s "  # noqa: S608
-            f"AND {quote('status')} IN ({', '.join(['%s'] * len(below))})",
-            [*values, report.at_message_id, *below],
-        )
+        advance = _advance_sql(report.at_message_id, report.status, report.received_at, report.failure_reason)
+        if advance is not None:
+            cursor.execute(*advance)
 
 
-def report_fields(report: DeliveryReport, status) -> dict:
-    fields = {"at_status": report.status}
-    if status == OutboundStatus.DELIVERED:
-        fields["delivered_at"] = report.received_at
-    if report.failure_reason:
-        fields["failure_reason"] = report.failure_reason
+def delivery_report_insert_effect(values: dict) -> InsertEffect | None:
+    """`apply_delivery_report` within the report's INSERT (PostgreSQL): linked as stored, the message moved
+    only when the row was new."""
+    if connection.vendor != "postgresql":
+        return None
+    effect = InsertEffect(columns={"message_id": (_message_id_sql(), [values["at_message_id"]])})
+    advance = _advance_sql(values["at_message_id"], values["status"], values["received_at"], values["failure_reason"])
+    if advance is not None:
+        sql, params = advance
+        effect.sql, effect.params = f"{sql} AND EXISTS (SELECT FROM inserted)", params
+    return effect
+
+
+def report_fields(at_status: str, received_at, failure_reason: str) -> dict:
+    """What a delivery report sets on its message besides the status."""
+    fields = {"at_status": at_status}
+    if outbound_status_for_report(at_status) == OutboundStatus.DELIVERED:
+        fields["delivered_at"] = received_at
+    if failure_reason:
+        fields["failure_reason"] = failure_reason
     return fields
 
 

@@ -1,22 +1,27 @@
 """Store first, then apply: the one transaction every callback goes through.
 
-The row and its effect commit together. When the effect raises, it is rolled
-back to a savepoint and the row still commits, with state `failed` and the
-error, for reprocessing. Repeats are counted on the first row and never applied
-again. Database errors are left to the caller (the view spools the callback and answers 503).
+The row and its effect commit together. When the effect raises, that
+transaction is rolled back and the row is stored again on its own, with state
+`failed` and the error, for reprocessing. (A savepoint around the effect would
+give the same result for two more round trips on every callback; effects rarely
+fail, callbacks come by the hundred per second.) Repeats are counted on the
+first row and never applied again. Database errors are left to the caller (the
+view spools the callback and answers 503).
 """
 
+import contextlib
+import functools
 import json
 import logging
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connections, router, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .models import CallbackEvent, ProcessingState
+from .models import CallbackEvent, InsertEffect, ProcessingState
 from .payload import CallbackError, ParsedBody, Payload, jsonable, mask_pii
 
 logger = logging.getLogger("atproject.callbacks")
@@ -56,11 +61,64 @@ def ingest(model: type[CallbackEvent], parsed: ParsedBody, *, source_ip: str | N
             event = model.objects.create(**row, state=ProcessingState.FAILED, error=str(exc))
         return Outcome(event, created=True, error=str(exc))
 
-    with transaction.atomic():
-        event, created = _find_or_create(model, key, {**row, **fields}, now)
-        if created:
-            _apply(event)
+    values = {**row, **fields}
+    if model.dedupe_window is None:
+        stored = _store_and_apply_at_once(model, key, values, now)
+        if stored is not None:
+            return stored
+    applying = None
+    try:
+        with transaction.atomic():
+            event, created = _find_or_create(model, key, values, now)
+            if created:
+                applying = event
+                event.apply()
+    except Exception as exc:
+        if applying is None:  # storing failed, not the effect: the caller's problem (503 and spool)
+            raise
+        logger.exception("%s callback: effect failed; stored as failed", label)
+        values.update(state=ProcessingState.FAILED, error=f"{type(exc).__name__}: {exc}")
+        with transaction.atomic():
+            event, created = _find_or_create(model, key, values, now)
     return Outcome(event, created=created)
+
+
+@functools.cache
+def _insert_target(model, vendor: str) -> tuple[list, str, str]:
+    """The fields an INSERT of `model` sets, its `table (columns)` and its ON CONFLICT ... RETURNING tail."""
+    quote = connections[router.db_for_write(model)].ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    key = quote("dedupe_key")
+    target = f"{quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+    tail = f"ON CONFLICT ({key}) WHERE NOT ({key} = '') DO NOTHING RETURNING {quote(model._meta.pk.column)}"
+    return fields, target, tail
+
+
+def _insert_sql(model, event: CallbackEvent, connection, effect: InsertEffect | None = None) -> tuple[str, list]:
+    """INSERT ... ON CONFLICT DO NOTHING on the repeat key, returning the new id (none for a repeat)."""
+    fields, target, tail = _insert_target(model, connection.vendor)
+    columns = effect.columns if effect else {}
+    placeholders, params = [], []
+    for f in fields:
+        if f.column in columns:
+            expression, expression_params = columns[f.column]
+            placeholders.append(expression)
+            params.extend(expression_params)
+        else:
+            placeholders.append("%s")
+            params.append(f.get_db_prep_save(f.pre_save(event, add=True), connection))
+    # Quoted identifiers from the model's meta; every value is a parameter.
+    sql = f"INSERT INTO {target} VALUES ({', '.join(placeholders)}) {tail}"  # noqa: S608
+    if effect and effect.sql:
+        sql = f"WITH inserted AS ({sql}), effect AS ({effect.sql}) SELECT * FROM inserted"  # noqa: S608
+        params.extend(effect.params)
+    return sql, params
+
+
+def _stored(event: CallbackEvent, pk, using: str) -> CallbackEvent:
+    event.pk = pk
+    event._state.adding, event._state.db = False, using
+    return event
 
 
 def _insert_unless_known(model, key: str, values: dict) -> tuple[CallbackEvent, bool]:
@@ -71,25 +129,44 @@ def _insert_unless_known(model, key: str, values: dict) -> tuple[CallbackEvent, 
     event = model(dedupe_key=key, **values)
     using = router.db_for_write(model)
     connection = connections[using]
-    quote = connection.ops.quote_name
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    params = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in fields]
-    key_column = quote("dedupe_key")
-    # Quoted identifiers from the model's meta; every value is a parameter.
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({key_column}) WHERE NOT ({key_column} = '') DO NOTHING "
-        f"RETURNING {quote(model._meta.pk.column)}"
-    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(*_insert_sql(model, event, connection))
         row = cursor.fetchone()
     if row is None:
         return model.objects.get(dedupe_key=key), False
-    event.pk = row[0]
-    event._state.adding, event._state.db = False, using
-    return event, True
+    return _stored(event, row[0], using), True
+
+
+def _store_and_apply_at_once(model, key: str, values: dict, now) -> Outcome | None:
+    """Store and apply in one statement when the model writes its effect as SQL (`insert_effect`).
+
+    Outside a transaction that statement commits by itself: no BEGIN, no
+    COMMIT. None when the model has no such effect here, or when the statement
+    failed for a reason other than the database being down: `ingest` then
+    stores and applies the ordinary way (and records a failing effect).
+    """
+    using = router.db_for_write(model)
+    connection = connections[using]
+    effect = model.insert_effect(values, connection)
+    if effect is None:
+        return None
+    event = model(dedupe_key=key, **values)
+    sql, params = _insert_sql(model, event, connection, effect)
+    # Inside a caller's transaction, a savepoint keeps a failure from aborting it.
+    guard = transaction.atomic(using=using) if connection.in_atomic_block else contextlib.nullcontext()
+    try:
+        with guard, connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    except (OperationalError, InterfaceError):
+        raise
+    except DatabaseError:
+        logger.exception("%s callback: storing it with its effect failed; trying step by step", model._meta.label)
+        return None
+    if row is not None:
+        return Outcome(_stored(event, row[0], using), created=True)
+    with transaction.atomic(using=using):
+        return Outcome(_count_repeat(model, model.objects.get(dedupe_key=key), now), created=False)
 
 
 def _find_or_create(model, key: str, values: dict, now) -> tuple[CallbackEvent, bool]:
@@ -106,13 +183,19 @@ def _find_or_create(model, key: str, values: dict, now) -> tuple[CallbackEvent, 
         if created:
             event = model.objects.create(dedupe_key=key, **values)
     if not created:
-        model.objects.filter(pk=event.pk).update(times_received=F("times_received") + 1, last_received_at=now)
-        event.refresh_from_db(fields=["times_received", "last_received_at"])
-        logger.info("%s callback repeated (%d times), not applied again", model._meta.label, event.times_received)
+        _count_repeat(model, event, now)
     return event, created
 
 
+def _count_repeat(model, event: CallbackEvent, now) -> CallbackEvent:
+    model.objects.filter(pk=event.pk).update(times_received=F("times_received") + 1, last_received_at=now)
+    event.refresh_from_db(fields=["times_received", "last_received_at"])
+    logger.info("%s callback repeated (%d times), not applied again", model._meta.label, event.times_received)
+    return event
+
+
 def _apply(event: CallbackEvent) -> None:
+    """Apply a stored row's effect in a savepoint; when it raises, the row is marked failed."""
     try:
         with transaction.atomic():
             event.apply()

@@ -9,7 +9,7 @@ import time
 from contextvars import ContextVar
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connections, router
 from django.http import HttpResponse
 from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.renderers import JSONRenderer
@@ -88,13 +88,33 @@ class CallbackView(APIView):
         body = read_body(django_request)
         parsed = parse_body(body, django_request.content_type, django_request)
         try:
-            outcome = ingest(self.model, parsed, source_ip=client_ip(django_request))
+            outcome = self.store(parsed, client_ip(django_request))
         except (OperationalError, InterfaceError):
             spool(self.kind_name, django_request.content_type, body, client_ip(django_request))
             return self.unavailable()
         if outcome.error:
             return self.refuse(outcome)
         return self.respond(outcome)
+
+    def store(self, parsed, source_ip) -> Outcome:
+        """`ingest`, once more on a fresh connection when the kept one turns out to be broken.
+
+        CONN_HEALTH_CHECKS would cost a `SELECT 1` before every callback; here a
+        connection that died (a PostgreSQL restart, a failover) is found by the
+        first statement instead, and the callback stored on a new connection.
+        When the database is really down, that fails too and the caller spools.
+        """
+        connection = connections[router.db_for_write(self.model)]
+        kept = connection.connection is not None
+        connection.health_check_done = True
+        try:
+            return ingest(self.model, parsed, source_ip=source_ip)
+        except (OperationalError, InterfaceError):
+            if not kept or connection.in_atomic_block:
+                raise
+            logger.warning("The database connection was broken; storing the callback on a new one")
+            connection.close()
+            return ingest(self.model, parsed, source_ip=source_ip)
 
     #: Interactive callbacks (USSD, voice, airtime validation) are answered with
     #: content that AT shows or acts on, and never fail the caller.

@@ -5,6 +5,7 @@ import json
 import logging
 
 import pytest
+from django.db import connection
 from django.test import override_settings
 
 from atproject.callbacks.models import ProcessingState
@@ -245,6 +246,23 @@ def test_database_unavailable_gives_503_json(client, kind):
     else:
         assert response.status_code == 503
         assert response.json() == {"error": "The database is unavailable; try again later."}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broken_kept_connection_is_replaced_and_the_callback_stored(client, kind):
+    """PostgreSQL restarted under a kept connection: no health-check query per callback, and still nothing lost."""
+    if connection.vendor != "postgresql":
+        pytest.skip("an SQLite file has no server connection to lose")
+    payload = fixture_for(kind.name)
+    assert post_callback(client, kind.path, payload).status_code == 200
+    assert connection.connection is not None  # kept between requests (CONN_MAX_AGE)
+    killer = connection.copy()
+    with killer.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
+    killer.close()
+    response = post_callback(client, kind.path, payload)  # AT's retry: counted on the stored row
+    assert response.status_code == 200
+    assert kind.model.objects.get().times_received == 2
 
 
 @pytest.mark.django_db(transaction=True)

@@ -21,7 +21,7 @@ from airtime.services import queue_airtime
 from atproject import maintenance
 from atproject.callbacks.models import ProcessingState
 from atproject.outbound import OutboundStatus
-from atproject.testing import load_payload, post_callback, run_worker, table_refuses_inserts
+from atproject.testing import load_payload, post_callback, run_worker, table_refuses
 from sms.models import AutoReplyRule, DeliveryReport, InboundMessage, OptOut, OptOutEvent, OutboundMessage
 from sms.services import queue_sms
 
@@ -130,7 +130,7 @@ def test_prune_deletes_only_old_events_and_finished_tasks(client):
 
 
 def test_reprocess_failed_callbacks_after_a_fix(client):
-    with table_refuses_inserts("sms_optout"):
+    with table_refuses("sms_optout"):
         post_callback(client, "/api/sms/opt-out", load_payload("sms", "opt_out"))
     assert OptOutEvent.objects.get().state == ProcessingState.FAILED
     call_command("reprocess", failed=True)

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from atproject.callbacks.models import ProcessingState
-from atproject.testing import load_payload, post_callback, table_refuses_inserts
+from atproject.testing import load_payload, post_callback, table_refuses
 from sms.models import DeliveryReport, InboundMessage, OptOut, OptOutEvent, Subscription, SubscriptionEvent
 
 pytestmark = pytest.mark.django_db
@@ -239,7 +239,7 @@ def test_opt_out_required_fields(client, missing):
 
 
 def test_failed_effect_keeps_the_row_as_failed_and_answers_ok(client, caplog):
-    with table_refuses_inserts("sms_optout"), caplog.at_level(logging.ERROR):
+    with table_refuses("sms_optout"), caplog.at_level(logging.ERROR):
         response = post_callback(client, OPT_OUT_URL, load_payload("sms", "opt_out"))
     assert response.status_code == 200
     event = OptOutEvent.objects.get()

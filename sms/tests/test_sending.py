@@ -1,5 +1,6 @@
 """Outbound SMS: queued by a service, sent by the real task worker, tracked to delivery."""
 
+import logging
 from decimal import Decimal
 
 import pytest
@@ -7,8 +8,10 @@ import requests
 import responses
 from django_tasks_db.models import DBTaskResult
 
+from atproject.callbacks.ingest import reprocess
+from atproject.callbacks.models import ProcessingState
 from atproject.outbound import RANK, OutboundStatus, statuses_below
-from atproject.testing import load_payload, make_deferred_tasks_due, post_callback, run_worker
+from atproject.testing import load_payload, make_deferred_tasks_due, post_callback, run_worker, table_refuses
 from sms import services
 from sms.models import AutoReplyRule, DeliveryReport, OptOut, OutboundMessage, SendSource, SmsMode
 from sms.tests.conftest import SMS_URL
@@ -101,6 +104,22 @@ def test_status_only_moves_up(stub_at, client):
     report(client, message, "Sent")  # late and out of order
     message.refresh_from_db()
     assert message.status == OutboundStatus.DELIVERED
+
+
+def test_report_whose_effect_fails_is_kept_failed_until_reprocessed(stub_at, client, caplog):
+    services.queue_sms(PHONES[:1], "Hello")
+    run_worker()
+    message = OutboundMessage.objects.get()
+    with table_refuses("sms_outboundmessage", "UPDATE"), caplog.at_level(logging.ERROR):
+        assert report(client, message, "Success").status_code == 200
+    stored = DeliveryReport.objects.get()
+    assert (stored.state, stored.message) == (ProcessingState.FAILED, None)
+    assert "refused by test" in stored.error
+    assert OutboundMessage.objects.get().status == message.status  # nothing half-applied
+    assert any("effect failed" in r.getMessage() for r in caplog.records)
+    assert reprocess(stored)
+    message.refresh_from_db()
+    assert (message.status, DeliveryReport.objects.get().message) == (OutboundStatus.DELIVERED, message)
 
 
 def test_failed_can_still_become_delivered(stub_at, client):

@@ -237,10 +237,10 @@ def test_repeated_instruction_request_gets_the_same_xml(client):
 
 
 def test_internal_failure_is_answered_with_an_apology(client, settings):
-    from atproject.testing import table_refuses_inserts
+    from atproject.testing import table_refuses
 
     settings.AT_VOICE_ERROR_TEXT = "Sorry, call later."
-    with table_refuses_inserts("voice_call"):
+    with table_refuses("voice_call"):
         response = instruct(client)
     assert parse(response.content.decode())[0].text == "Sorry, call later."
     assert VoiceInstruction.objects.get().state == ProcessingState.FAILED

@@ -348,10 +348,8 @@ def _message_id_sql() -> str:
 
 
 @functools.cache
-def _advance_statement(vendor: str, status: str, delivered: bool, failure_reason: bool) -> str:
+def _advance_statement(vendor: str, status: str, columns: tuple[str, ...]) -> str:
     quote = connection.ops.quote_name
-    columns = ["status", "updated_at", "at_status", *(["delivered_at"] if delivered else [])]
-    columns += ["failure_reason"] if failure_reason else []
     below = statuses_below(status)
     return (
         f"UPDATE {quote(OutboundMessage._meta.db_table)} SET {', '.join(f'{quote(c)} = %s' for c in columns)} "  # noqa: S608
@@ -362,19 +360,14 @@ def _advance_statement(vendor: str, status: str, delivered: bool, failure_reason
 def _advance_sql(at_message_id: str, at_status: str, received_at, failure_reason: str) -> tuple[str, list] | None:
     """The UPDATE moving the report's message up to the report's status; None for a status that moves nothing.
 
-    What it sets besides the status is `report_fields`; the statement is built once per shape.
+    The statement is built once per status and set of columns.
     """
     status = outbound_status_for_report(at_status)
     if status is None:
         return None
-    fields = report_fields(at_status, received_at, failure_reason)
-    adapt = connection.ops.adapt_datetimefield_value
-    values = [status, adapt(timezone.now()), at_status]
-    if "delivered_at" in fields:
-        values.append(adapt(fields["delivered_at"]))
-    if "failure_reason" in fields:
-        values.append(fields["failure_reason"])
-    sql = _advance_statement(connection.vendor, status, "delivered_at" in fields, "failure_reason" in fields)
+    fields = {"status": status, "updated_at": timezone.now(), **report_fields(at_status, received_at, failure_reason)}
+    values = [OutboundMessage._meta.get_field(n).get_db_prep_save(v, connection) for n, v in fields.items()]
+    sql = _advance_statement(connection.vendor, status, tuple(fields))
     return sql, [*values, at_message_id, *statuses_below(status)]
 
 

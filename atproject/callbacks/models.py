@@ -157,7 +157,8 @@ class CallbackEvent(models.Model):
         data-modifying WITH (PostgreSQL) the row is stored and applied in one
         statement, one round trip instead of four. It must do exactly what
         `apply` does, which still serves everywhere else (SQLite, reprocessing,
-        and when that statement fails).
+        and when that statement fails). Only kinds without a `dedupe_window`
+        use it: the INSERT relies on their unique repeat key.
         """
         return None
 

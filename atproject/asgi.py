@@ -1,11 +1,4 @@
-"""
-ASGI config for atproject project.
-
-It exposes the ASGI callable as a module-level variable named ``application``.
-
-For more information on this file, see
-https://docs.djangoproject.com/en/5.2/howto/deployment/asgi/
-"""
+"""ASGI entry point: `application`, for the production server (scripts/serve) and any other ASGI server."""
 
 import os
 
@@ -14,3 +7,7 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atproject.settings")
 
 application = get_asgi_application()
+
+from atproject.startup import report_configuration  # noqa: E402 - needs the settings loaded above
+
+report_configuration()

@@ -11,18 +11,22 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from atproject.config import Env
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
 # AT_ENV_FILE="" disables reading a file (the test settings do, so that a
 # developer's `.env` never leaks into the suite).
 _env_file = os.environ.get("AT_ENV_FILE", str(BASE_DIR / ".env"))
 if _env_file and Path(_env_file).is_file():
-    env.read_env(_env_file)
+    environ.Env.read_env(_env_file)
+# Every value is parsed here, once: a bad one stops `check`, the server and the
+# worker with a message naming the variable (atproject/config.py).
+env = Env()
 
 DEBUG = env.bool("DEBUG", default=False)
 
-SECRET_KEY = env.str("SECRET_KEY", default="")
+SECRET_KEY = env.str("SECRET_KEY", default="").strip()
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
@@ -32,7 +36,7 @@ if not SECRET_KEY:
     SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -88,7 +92,20 @@ WSGI_APPLICATION = "atproject.wsgi.application"
 # Embedded default: one SQLite file in the project folder, in WAL mode with
 # immediate transactions, so that the web server, the worker and the local
 # simulator can all write to it. Production: DATABASE_URL=postgres://...
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# Seconds to wait for a new PostgreSQL connection (libpq's minimum is 2): a
+# stalled server then fails fast, like one that is down.
+DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=3, minimum=2, maximum=60)
+_database_url = env.str("DATABASE_URL").strip() or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+try:
+    DATABASES = {"default": environ.Env.db_url_config(_database_url)}
+except Exception:  # django-environ's own errors vary (KeyError, ValueError, ImproperlyConfigured)
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not valid: expected sqlite:///path/to/db.sqlite3 or postgres://user:password@host:5432/name."
+    ) from None
+if DATABASES["default"].get("ENGINE") not in ("django.db.backends.sqlite3", "django.db.backends.postgresql"):
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not valid: expected sqlite:///path/to/db.sqlite3 or postgres://user:password@host:5432/name."
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
@@ -99,9 +116,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     # A file, not ":memory:", for the test database too: WAL and several
     # processes (live server, worker) need one.
-    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", str(BASE_DIR / "test_db.sqlite3"))
+    # SQLITE_TEST_NAME lets two test runs on one checkout use two files.
+    _test_name = env.str("SQLITE_TEST_NAME").strip() or str(BASE_DIR / "test_db.sqlite3")
+    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", _test_name)
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60, minimum=0))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
     # Server-side parameters, and statements prepared after DB_PREPARE_THRESHOLD
     # uses on a connection: PostgreSQL then parses and plans each hot statement
@@ -110,8 +129,12 @@ else:
     # empty behind PgBouncer in transaction mode (without max_prepared_statements).
     options = DATABASES["default"].setdefault("OPTIONS", {})
     options.setdefault("server_side_binding", True)
+    options.setdefault("connect_timeout", DB_CONNECT_TIMEOUT)
+    # Empty (not unset) turns preparing off.
     prepare_threshold = env.str("DB_PREPARE_THRESHOLD", default="5")
-    options.setdefault("prepare_threshold", int(prepare_threshold) if prepare_threshold else None)
+    options.setdefault(
+        "prepare_threshold", env.int("DB_PREPARE_THRESHOLD", None, minimum=0) if prepare_threshold.strip() else None
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -123,14 +146,16 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# The operator's zone: the admin shows every time in it, and "today" (the
+# airtime daily limit, the dashboard) is a day in it. Default: AT_TIMEZONE.
+TIME_ZONE = env.zone("TIME_ZONE", default=env.zone("AT_TIMEZONE", default="UTC"))
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
 # WhiteNoise serves the admin's files straight from where Django's finders find
 # them: no `collectstatic` needed. Set STATIC_ROOT to collect them elsewhere.
-STATIC_ROOT = env.str("STATIC_ROOT", default="") or None
+STATIC_ROOT = env.str("STATIC_ROOT").strip() or None
 WHITENOISE_USE_FINDERS = True
 
 # --- Security (on whenever DEBUG is off) ------------------------------------
@@ -144,79 +169,88 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
 # --- Africa's Talking -------------------------------------------------------
-AT_USERNAME = env.str("AT_USERNAME", default="sandbox")
-AT_API_KEY = env.str("AT_API_KEY", default="")
-AT_SHORTCODE = env.str("AT_SHORTCODE", default="")
-AT_SENDER_ID = env.str("AT_SENDER_ID", default="")
-AT_VOICE_NUMBER = env.str("AT_VOICE_NUMBER", default="")
+AT_USERNAME = env.str("AT_USERNAME", default="sandbox").strip() or "sandbox"
+AT_API_KEY = env.str("AT_API_KEY", default="").strip()
+AT_SHORTCODE = env.str("AT_SHORTCODE", default="").strip()
+AT_SENDER_ID = env.str("AT_SENDER_ID", default="").strip()
+AT_VOICE_NUMBER = env.phone("AT_VOICE_NUMBER")
 # Comma-separated: every listed token is accepted, so a new one can be rolled
-# out before the old one is removed from AT's dashboard.
-AT_WEBHOOK_TOKEN = [t for t in env.list("AT_WEBHOOK_TOKEN", default=[]) if t]
+# out before the old one is removed from AT's dashboard. With DEBUG off and no
+# token, every callback is refused (atproject.callbacks.auth).
+AT_WEBHOOK_TOKEN = env.list("AT_WEBHOOK_TOKEN")
 # Zone of AT's dates that carry none ("2026-11-27 10:15:03").
-AT_TIMEZONE = env.str("AT_TIMEZONE", default="UTC")
+AT_TIMEZONE = env.zone("AT_TIMEZONE", default="UTC")
 # Largest callback body accepted; larger ones get 413.
-AT_CALLBACK_MAX_BYTES = env.int("AT_CALLBACK_MAX_BYTES", default=256 * 1024)
+AT_CALLBACK_MAX_BYTES = env.int("AT_CALLBACK_MAX_BYTES", default=256 * 1024, minimum=1024, maximum=10 * 1024 * 1024)
 # Country code for local numbers such as 0712 345 678 (e.g. 254); empty: none.
-AT_DEFAULT_COUNTRY_CODE = env.str("AT_DEFAULT_COUNTRY_CODE", default="")
+AT_DEFAULT_COUNTRY_CODE = env.country_code("AT_DEFAULT_COUNTRY_CODE")
 
 # Every call to AT goes to this host instead of AT's own when set (the local
 # simulator, a test stub); it must serve AT's paths (/version1/messaging, ...).
-AT_API_URL = env.str("AT_API_URL", default="").rstrip("/")
+AT_API_URL = env.url("AT_API_URL")
 # Seconds to wait for AT: to connect, then for its answer.
-AT_CONNECT_TIMEOUT = env.float("AT_CONNECT_TIMEOUT", default=3.05)
-AT_READ_TIMEOUT = env.float("AT_READ_TIMEOUT", default=30.0)
+AT_CONNECT_TIMEOUT = env.float("AT_CONNECT_TIMEOUT", default=3.05, minimum=0.1, maximum=120)
+AT_READ_TIMEOUT = env.float("AT_READ_TIMEOUT", default=30.0, minimum=0.1, maximum=600)
 # Recipients per request to AT's SMS API.
-AT_SMS_CHUNK_SIZE = env.int("AT_SMS_CHUNK_SIZE", default=500)
-# Tries of one send when AT could not be reached or answered 502/503/504, and
-# the first wait between them in seconds (doubled each time).
-AT_SEND_MAX_ATTEMPTS = env.int("AT_SEND_MAX_ATTEMPTS", default=5)
-AT_RETRY_BACKOFF = env.float("AT_RETRY_BACKOFF", default=30.0)
+AT_SMS_CHUNK_SIZE = env.int("AT_SMS_CHUNK_SIZE", default=500, minimum=1, maximum=10000)
+# Tries of one send whose request never reached AT, and the first wait between
+# them in seconds (doubled each time).
+AT_SEND_MAX_ATTEMPTS = env.int("AT_SEND_MAX_ATTEMPTS", default=5, minimum=1, maximum=100)
+AT_RETRY_BACKOFF = env.float("AT_RETRY_BACKOFF", default=30.0, minimum=0, maximum=3600)
+# Also retry SMS, calls and SIM-swap checks that AT answered 502/503/504. A
+# gateway error can follow a request AT accepted: a retry may then send twice.
+# Off: they end `unknown`, for staff to resend. Airtime is never retried so.
+AT_RETRY_GATEWAY_ERRORS = env.bool("AT_RETRY_GATEWAY_ERRORS", default=False)
 # Requests per user to the invoke API, e.g. 60/min, 1000/hour.
-AT_API_THROTTLE_RATE = env.str("AT_API_THROTTLE_RATE", default="60/min")
+AT_API_THROTTLE_RATE = env.rate("AT_API_THROTTLE_RATE", default="60/min")
 # Most recipients one invoke API request may name.
-AT_API_MAX_RECIPIENTS = env.int("AT_API_MAX_RECIPIENTS", default=10000)
+AT_API_MAX_RECIPIENTS = env.int("AT_API_MAX_RECIPIENTS", default=10000, minimum=1)
 
 # What a USSD caller reads when something inside went wrong (the session ends).
 AT_USSD_ERROR_TEXT = env.str("AT_USSD_ERROR_TEXT", default="Sorry, the service is unavailable. Please try again later.")
 # Content type of voice XML answers: text/plain (as AT's examples) or application/xml.
-AT_VOICE_CONTENT_TYPE = env.str("AT_VOICE_CONTENT_TYPE", default="text/plain")
+AT_VOICE_CONTENT_TYPE = env.choice("AT_VOICE_CONTENT_TYPE", "text/plain", ("text/plain", "application/xml"))
 # What a caller hears when something inside went wrong.
 AT_VOICE_ERROR_TEXT = env.str(
     "AT_VOICE_ERROR_TEXT", default="Sorry, we cannot take your call right now. Please try again later."
 )
 
-# Airtime is money. Most one recipient may get, and most all recipients may get
-# in one day (UTC), per currency: "1000" for every currency, or "KES=1000,UGX=30000"
-# (a bare number there is the default for the other currencies).
-AT_AIRTIME_MAX_AMOUNT = env.str("AT_AIRTIME_MAX_AMOUNT", default="1000")
-AT_AIRTIME_DAILY_LIMIT = env.str("AT_AIRTIME_DAILY_LIMIT", default="10000")
+# Airtime is money. Only the currencies named in both are accepted: the most
+# one recipient may get, and the most all recipients together may get in one
+# day (the operator's day, TIME_ZONE), e.g. "KES=1000,UGX=30000".
+AT_AIRTIME_MAX_AMOUNT = env.money_limits("AT_AIRTIME_MAX_AMOUNT", default="KES=1000")
+AT_AIRTIME_DAILY_LIMIT = env.money_limits("AT_AIRTIME_DAILY_LIMIT", default="KES=10000")
 # AT's validation callback must match a send of ours made within this window.
-AT_AIRTIME_VALIDATION_WINDOW_MINUTES = env.int("AT_AIRTIME_VALIDATION_WINDOW_MINUTES", default=10)
+AT_AIRTIME_VALIDATION_WINDOW_MINUTES = env.int("AT_AIRTIME_VALIDATION_WINDOW_MINUTES", default=10, minimum=1)
 
 # Callbacks that arrive while the database is down are kept here until
 # `manage.py replay_spool` stores them (the run command's maintenance does it).
-AT_SPOOL_DIR = env.str("AT_SPOOL_DIR", default=str(BASE_DIR / "var" / "spool"))
+AT_SPOOL_DIR = env.str("AT_SPOOL_DIR").strip() or str(BASE_DIR / "var" / "spool")
+# Seconds a callback waits for the database before it is treated as down
+# (spooled; 503, or the USSD/voice apology, or airtime validation Failed). AT
+# abandons a USSD screen after about 10 s: keep it well under that.
+AT_CALLBACK_DB_TIMEOUT = env.float("AT_CALLBACK_DB_TIMEOUT", default=5.0, minimum=0.5, maximum=60)
 
 # A row still `sending` this long after its last update means its worker died.
-AT_REAP_AFTER_SECONDS = env.int("AT_REAP_AFTER_SECONDS", default=300)
+AT_REAP_AFTER_SECONDS = env.int("AT_REAP_AFTER_SECONDS", default=300, minimum=1)
 # Callback events and finished task results older than this are pruned.
-AT_RETENTION_DAYS = env.int("AT_RETENTION_DAYS", default=90)
+AT_RETENTION_DAYS = env.int("AT_RETENTION_DAYS", default=90, minimum=1)
 # /healthz says no worker is alive when none ran a task for this long.
-AT_WORKER_STALE_SECONDS = env.int("AT_WORKER_STALE_SECONDS", default=180)
+AT_WORKER_STALE_SECONDS = env.int("AT_WORKER_STALE_SECONDS", default=180, minimum=1)
 
 # Optional extra layer: callbacks only from these networks (CIDRs, comma-separated;
 # empty: any). Behind a proxy, list it in AT_TRUSTED_PROXIES: X-Forwarded-For is
 # believed only when the request comes from one of those.
-AT_WEBHOOK_ALLOWED_IPS = env.list("AT_WEBHOOK_ALLOWED_IPS", default=[])
-AT_TRUSTED_PROXIES = env.list("AT_TRUSTED_PROXIES", default=[])
-# Phone numbers and message texts appear in INFO logs only when this is on.
+AT_WEBHOOK_ALLOWED_IPS = env.networks("AT_WEBHOOK_ALLOWED_IPS")
+AT_TRUSTED_PROXIES = env.networks("AT_TRUSTED_PROXIES")
+# Phone numbers and message texts appear in logs and stored errors only when this is on.
 AT_LOG_PII = env.bool("AT_LOG_PII", default=False)
 
 # Django refuses bodies over this with a 400 of its own; keep it above ours so
@@ -259,7 +293,7 @@ REST_FRAMEWORK = {
 # --- Logging ----------------------------------------------------------------
 # Query strings carry the webhook token: the filter strips them from every
 # record of the development server's request log.
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

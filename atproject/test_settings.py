@@ -1,17 +1,34 @@
-"""Settings for the test suite: the real settings, with test defaults for what the environment lacks.
+"""Settings for the test suite: the real settings with the test values, whatever the shell exports.
 
-DATABASE_URL still comes from the environment, so the same suite runs on SQLite
-(the default) and on PostgreSQL (`DATABASE_URL=postgres://...`).
+Every variable the settings read is cleared first, so that `AT_WEBHOOK_TOKEN=...
+./scripts/test` (or a developer's exported AT_API_URL) cannot change what the
+tests see. Only the database and the queue come from the environment, so the
+same suite runs on SQLite (the default), on PostgreSQL
+(`DATABASE_URL=postgres://...`) and with `TASKS_BACKEND=redis`.
 """
 
 import os
+import re
+from pathlib import Path
 
-os.environ["AT_ENV_FILE"] = ""  # a developer's .env must not change what the tests see
-os.environ.setdefault("SECRET_KEY", "tests-only-not-a-secret")
-os.environ.setdefault("AT_WEBHOOK_TOKEN", "test-webhook-token,previous-webhook-token")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+_KEPT = {"DATABASE_URL", "TASKS_BACKEND", "REDIS_URL", "SQLITE_TEST_NAME"}
+_READ = set(re.findall(r'env\.\w+\(\s*"([A-Z_][A-Z0-9_]*)"', (Path(__file__).with_name("settings.py")).read_text()))
+for _name in _READ - _KEPT:
+    os.environ.pop(_name, None)
 
-from atproject.settings import *  # noqa: F403
+os.environ.update(
+    {
+        "AT_ENV_FILE": "",  # a developer's .env must not change what the tests see
+        "SECRET_KEY": "tests-only-not-a-secret",
+        "AT_WEBHOOK_TOKEN": "test-webhook-token,previous-webhook-token",
+        "SECURE_SSL_REDIRECT": "false",
+        # Wide limits for the tests that do not test limits; those set their own.
+        "AT_AIRTIME_MAX_AMOUNT": "KES=1000,UGX=30000",
+        "AT_AIRTIME_DAILY_LIMIT": "KES=100000,UGX=3000000",
+    }
+)
+
+from atproject.settings import *  # noqa: E402, F403
 
 # Hashing passwords slowly protects nothing in tests.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,11 +1,4 @@
-"""
-WSGI config for atproject project.
-
-It exposes the WSGI callable as a module-level variable named ``application``.
-
-For more information on this file, see
-https://docs.djangoproject.com/en/5.2/howto/deployment/wsgi/
-"""
+"""WSGI entry point: `application`, for the production server (scripts/serve) and any other WSGI server."""
 
 import os
 
@@ -14,3 +7,7 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atproject.settings")
 
 application = get_wsgi_application()
+
+from atproject.startup import report_configuration  # noqa: E402 - needs the settings loaded above
+
+report_configuration()

@@ -37,10 +37,15 @@ def supplied_tokens(request) -> list[str]:
 
 
 def token_is_valid(request) -> bool:
-    """True when no token is configured, or when the request offers one of them."""
+    """True when the request offers one of the configured tokens.
+
+    With no token configured, only a development server (DEBUG on) takes
+    callbacks: in production an empty AT_WEBHOOK_TOKEN refuses them all, rather
+    than serve them to anyone (system checks do not run under a WSGI server).
+    """
     tokens = settings.AT_WEBHOOK_TOKEN
     if not tokens:
-        return True
+        return settings.DEBUG
     offered = supplied_tokens(request)
     # Compare against every token, without stopping early, to leak no timing.
     matches = [constant_time_compare(o, t) for o in offered for t in tokens]
@@ -54,7 +59,10 @@ class WebhookTokenPermission(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         allowed = token_is_valid(request._request)
-        if not allowed:
+        if not allowed and not settings.AT_WEBHOOK_TOKEN:
+            self.message = "Callbacks are refused: AT_WEBHOOK_TOKEN is not set on this server."
+            logger.error("Refused a callback to %s: AT_WEBHOOK_TOKEN is not set (DEBUG is off)", request.path)
+        elif not allowed:
             logger.warning(
                 "Refused a callback to %s from %s: invalid or missing webhook token",
                 request.path,

@@ -1,10 +1,13 @@
 """The invoke API every product shares: who may trigger sends, how often, with what parameters.
 
-- A DRF token (`Authorization: Token ...`) for scripts: GET (as in the reference
-  app) or POST. A staff session (the admin's login) only with POST and a CSRF
-  token: a link in a mail or a page must never send on a staff member's behalf.
+- A DRF token (`Authorization: Token ...`) of an active staff user for scripts:
+  GET (as in the reference app) or POST. A staff session (the admin's login)
+  only with POST and a CSRF token: a link in a mail or a page must never send
+  on a staff member's behalf.
 - A model permission per product (`required_permission`).
-- A throttle counted in the shared cache, so every web process counts together.
+- A throttle counted atomically in the database, so every web process counts
+  together and concurrent requests cannot slip past the limit.
+- Text a database cannot hold (NUL, lone surrogates) is refused, naming the parameter.
 - Errors always `{"error": "..."}`: 400 naming the parameter, 401, 403, 429.
 """
 
@@ -12,15 +15,16 @@ import json
 
 from django.conf import settings
 from rest_framework import status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
+from atproject.api import StaffTokenAuthentication
 from atproject.phones import normalize_phone
+from atproject.throttle import AtomicRateThrottle
 
 
 class InvokePermission(BasePermission):
@@ -48,19 +52,19 @@ class InvokePermission(BasePermission):
         return True
 
 
-class InvokeThrottle(UserRateThrottle):
-    """Per user, counted in the shared cache; the rate is AT_API_THROTTLE_RATE (e.g. 60/min)."""
+class InvokeThrottle(AtomicRateThrottle):
+    """Per user, across every web process; the rate is AT_API_THROTTLE_RATE (e.g. 60/min)."""
 
     scope = "invoke"
 
-    def get_rate(self):
+    def get_rate(self) -> str:
         return settings.AT_API_THROTTLE_RATE
 
 
 class InvokeView(APIView):
     """Base of the `invoke-*` endpoints: parameters from the query (GET) or the body (POST)."""
 
-    authentication_classes = (TokenAuthentication, SessionAuthentication)
+    authentication_classes = (StaffTokenAuthentication, SessionAuthentication)
     permission_classes = (InvokePermission,)
     throttle_classes = (InvokeThrottle,)
     parser_classes = (JSONParser, FormParser, MultiPartParser)
@@ -68,10 +72,12 @@ class InvokeView(APIView):
     required_permission = ""
 
     def get(self, request, *args, **kwargs):
+        refuse_unstorable_text(request.query_params)
         return self.invoke(request, request.query_params, where="query parameter")
 
     def post(self, request, *args, **kwargs):
         data = request.data if hasattr(request.data, "get") else {}
+        refuse_unstorable_text(data)
         return self.invoke(request, data, where="parameter")
 
     def invoke(self, request, params, *, where: str) -> Response:
@@ -80,6 +86,40 @@ class InvokeView(APIView):
     @staticmethod
     def accepted(body: dict) -> Response:
         return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+def _unstorable(text: str) -> str:
+    """Why a database cannot store `text`, or ""."""
+    if "\x00" in text:
+        return "contains a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode (a lone surrogate)"
+    return ""
+
+
+def refuse_unstorable_text(params) -> None:
+    """400 naming the first parameter whose name or value holds text no database column can store.
+
+    A value nested in a JSON body is named by its top-level parameter.
+    """
+    if hasattr(params, "lists"):  # a QueryDict: every value of every key
+        top = [(key, value) for key, values in params.lists() for value in values]
+    else:
+        top = list(params.items())
+    pending = [(None, key) for key, _value in top] + top
+    while pending:
+        name, value = pending.pop()
+        if isinstance(value, str):
+            problem = _unstorable(value)
+            if problem:
+                raise ValidationError(f"a parameter name {problem}" if name is None else f"'{name}' {problem}")
+        elif isinstance(value, dict):
+            pending.extend((name, key) for key in value)
+            pending.extend((name, child) for child in value.values())
+        elif isinstance(value, list):
+            pending.extend((name, item) for item in value)
 
 
 def required(params, name: str, *, where: str) -> str:

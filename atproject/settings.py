@@ -59,6 +59,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A Content-Security-Policy on every page (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
     # Serves the admin's static files from gunicorn, with DEBUG off too.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -67,6 +69,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "atproject.middleware.RefuseNulCharacters",
 ]
 
 ROOT_URLCONF = "atproject.urls"
@@ -174,6 +177,25 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", defa
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# What a page may load and run (django-csp): only our own scripts, styles,
+# images and fonts (the product runs offline: no CDN); recordings may play from
+# AT's https URLs. Callback data shown in the admin can never run as a script.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        # The admin and our pages set style attributes.
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "media-src": ["'self'", "https:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- Africa's Talking -------------------------------------------------------
 AT_USERNAME = env.str("AT_USERNAME", default="sandbox").strip() or "sandbox"
@@ -299,6 +321,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {
         "strip_query_strings": {"()": "atproject.logfilters.StripQueryStrings"},
+        "mask_phone_numbers": {"()": "atproject.logfilters.MaskPhoneNumbers"},
     },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
@@ -307,7 +330,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["strip_query_strings"],
+            "filters": ["strip_query_strings", "mask_phone_numbers"],
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

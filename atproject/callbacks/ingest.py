@@ -22,9 +22,15 @@ from django.db.models import F
 from django.utils import timezone
 
 from .models import CallbackEvent, InsertEffect, ProcessingState
-from .payload import CallbackError, ParsedBody, Payload, jsonable, mask_pii
+from .payload import CallbackError, ParsedBody, Payload, jsonable, mask_phones_in, mask_pii
 
 logger = logging.getLogger("atproject.callbacks")
+
+
+def describe_failure(exc: BaseException) -> str:
+    """The error stored on a failed callback: phone numbers masked unless AT_LOG_PII (staff read it)."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text if settings.AT_LOG_PII else mask_phones_in(text)
 
 
 @dataclass
@@ -77,7 +83,7 @@ def ingest(model: type[CallbackEvent], parsed: ParsedBody, *, source_ip: str | N
         if applying is None:  # storing failed, not the effect: the caller's problem (503 and spool)
             raise
         logger.exception("%s callback: effect failed; stored as failed", label)
-        values.update(state=ProcessingState.FAILED, error=f"{type(exc).__name__}: {exc}")
+        values.update(state=ProcessingState.FAILED, error=describe_failure(exc))
         with transaction.atomic():
             event, created = _find_or_create(model, key, values, now)
     return Outcome(event, created=created)
@@ -202,7 +208,7 @@ def _apply(event: CallbackEvent) -> None:
     except Exception as exc:  # the effect's failure must never lose the row
         logger.exception("%s callback %s: effect failed", event._meta.label, event.pk)
         event.state = ProcessingState.FAILED
-        event.error = f"{type(exc).__name__}: {exc}"
+        event.error = describe_failure(exc)
         type(event).objects.filter(pk=event.pk).update(state=event.state, error=event.error)
 
 

@@ -10,12 +10,13 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
 from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -23,8 +24,12 @@ from django.utils.dateparse import parse_datetime
 from atproject.phones import normalize_phone
 
 MAX_FIELDS = 1000
+#: Deepest nesting of a JSON body (AT's deepest is 3); deeper bodies are refused, not recursed into.
+MAX_JSON_DEPTH = 32
 MAX_INTEGER = 2**31 - 1
+#: Money columns hold 18 digits, 4 of them after the point.
 MAX_MONEY = Decimal("1e14")
+MONEY_PLACES = Decimal("0.0001")
 
 
 class CallbackError(Exception):
@@ -50,13 +55,15 @@ def clean(value):
 
 
 def jsonable(value):
-    """A copy of a cleaned payload fit for a JSON column (Decimals become numbers).
+    """A copy of a cleaned payload fit for a JSON column.
 
-    The typed columns are read from the exact Decimal; this copy is for people.
+    A JSON number stays a number when a float holds it exactly as sent; one that
+    a float would change (AT's `0.408333333333333345`) is kept as its text, so
+    that the stored payload is always what AT sent.
     """
     if isinstance(value, Decimal):
         number = float(value)
-        return number if math.isfinite(number) else str(value)
+        return number if math.isfinite(number) and Decimal(repr(number)) == value else str(value)
     if isinstance(value, dict):
         return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -85,6 +92,15 @@ def mask_phone(value: str) -> str:
     """ "+254711000123" → "+2547******23": enough to tell numbers apart in a log, not to call them."""
     value = str(value)
     return value if len(value) <= 6 else value[:5] + "*" * (len(value) - 7) + value[-2:]
+
+
+# A run of 9 to 15 digits, with or without a leading +, that is not part of a longer word or number.
+_PHONE_IN_TEXT = re.compile(r"(?<![\w.+])\+?\d{9,15}(?![\w.])")
+
+
+def mask_phones_in(text: str) -> str:
+    """Every phone-number-like run of digits in free text (an error, a log line) masked as `mask_phone` does."""
+    return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)), text)
 
 
 def mask_pii(data: dict) -> dict:
@@ -126,10 +142,27 @@ def _reject_constant(name):
 
 def _parse_json(body: bytes) -> dict:
     text = body.decode("utf-8-sig")  # UnicodeDecodeError is a ValueError
-    data = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    try:
+        data = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError(f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels") from None
     if not isinstance(data, dict):
         raise ValueError("the JSON body is not an object")
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise ValueError(f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
     return data
+
+
+def _depth(value) -> int:
+    """How deeply objects and arrays nest in `value` (measured without recursion)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_JSON_DEPTH:
+                pending.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _pairs_to_dict(pairs) -> dict:
@@ -164,10 +197,13 @@ def _parse_form(body: bytes, *, strict: bool) -> tuple[dict, bool]:
 
 
 def _parse_multipart(request) -> dict:
-    post = request.POST  # Django parses multipart from the body already read
+    try:
+        post, files = request.POST, request.FILES  # Django parses multipart from the body already read
+    except SuspiciousOperation as exc:  # more fields or files than Django allows
+        raise ValueError(str(exc)) from None
     data = _pairs_to_dict((key, value) for key in post for value in post.getlist(key))
-    for key in request.FILES:
-        data.setdefault(key, [f"<file {f.name}>" for f in request.FILES.getlist(key)])
+    for key in files:
+        data.setdefault(key, [f"<file {f.name}>" for f in files.getlist(key)])
     return data
 
 
@@ -223,14 +259,18 @@ _MONEY = re.compile(r"^\s*(?:([A-Za-z]{3})\s*)?([-+]?\d+(?:\.\d+)?)\s*(?:([A-Za-
 
 
 def parse_money(value) -> tuple[Decimal, str]:
-    """AT's money strings ("KES 0.8000", "10 KES", "0.8") or numbers, as (Decimal, currency or "")."""
+    """AT's money strings ("KES 0.8000", "10 KES", "0.8") or numbers, as (Decimal, currency or "").
+
+    Rounded half-even to the 4 decimal places a money column holds: AT sends
+    call costs such as 0.408333333333333345 (the exact value stays in the payload).
+    """
     match = None if isinstance(value, (bool, dict, list)) else _MONEY.match(str(value))
     if not match:
         raise ValueError("must be an amount such as 'KES 10.00'")
     amount = Decimal(match.group(2))
-    if abs(amount) >= MAX_MONEY or -amount.as_tuple().exponent > 4:
-        raise ValueError("is out of range (at most 4 decimal places)")
-    return amount, (match.group(1) or match.group(3) or "").upper()
+    if abs(amount) >= MAX_MONEY:
+        raise ValueError(f"is out of range (at most {MAX_MONEY:,.0f})")
+    return amount.quantize(MONEY_PLACES, rounding=ROUND_HALF_EVEN), (match.group(1) or match.group(3) or "").upper()
 
 
 class Payload:
@@ -294,14 +334,21 @@ class Payload:
         return number
 
     def money(self, name: str, *, required: bool = False) -> tuple[Decimal | None, str]:
-        """An amount with its currency: "KES 0.8000", "0.8", 0.8 or "10 KES"; never through float."""
+        """An amount with its currency: "KES 0.8000", "0.8", 0.8 or "10 KES"; never through float.
+
+        Money is never a reason to refuse a callback: an optional amount that
+        cannot be read (or held) is stored empty, its value kept in the payload.
+        Only a required one (what airtime validation compares) refuses it.
+        """
         value = self._present(name, required)
         if value is None:
             return None, ""
         try:
             return parse_money(value)
         except ValueError as exc:
-            raise CallbackError(f"field '{name}' {exc}") from None
+            if required:
+                raise CallbackError(f"field '{name}' {exc}") from None
+            return None, ""
 
     def timestamp(self, name: str, *, required: bool = False) -> datetime | None:
         """A date and time: "2026-11-27 10:15:03" or ISO 8601; a value with no zone is in AT_TIMEZONE."""
@@ -315,8 +362,12 @@ class Payload:
             moment = None
         if moment is None:
             raise CallbackError(f"field '{name}' must be a date and time such as '2026-11-27 10:15:03' or ISO 8601")
-        if timezone.is_naive(moment):
-            moment = timezone.make_aware(moment, ZoneInfo(settings.AT_TIMEZONE))
+        try:
+            if timezone.is_naive(moment):
+                moment = timezone.make_aware(moment, ZoneInfo(settings.AT_TIMEZONE))
+            moment.astimezone(UTC)  # 0001-01-01T00:00:00+05:00 is before the first instant a database holds
+        except OverflowError:
+            raise CallbackError(f"field '{name}' is out of range") from None
         return moment
 
     def phone(self, name: str, *, required: bool = False) -> tuple[str, str]:

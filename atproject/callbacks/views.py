@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from atproject.api import IgnoreAcceptHeader, PayloadTooLarge, ServiceUnavailable
 
 from .auth import WebhookSourcePermission, WebhookTokenPermission, _address, _within, networks
+from .deadline import database_deadline
 from .ingest import Outcome, ingest
 from .payload import parse_body
 from .spool import spool
@@ -87,8 +88,10 @@ class CallbackView(APIView):
         django_request = request._request
         body = read_body(django_request)
         parsed = parse_body(body, django_request.content_type, django_request)
+        connection = connections[router.db_for_write(self.model)]
         try:
-            outcome = self.store(parsed, client_ip(django_request))
+            with database_deadline(connection, settings.AT_CALLBACK_DB_TIMEOUT) as deadline:
+                outcome = self.store(parsed, client_ip(django_request), deadline)
         except (OperationalError, InterfaceError):
             spool(self.kind_name, django_request.content_type, body, client_ip(django_request))
             return self.unavailable()
@@ -96,21 +99,23 @@ class CallbackView(APIView):
             return self.refuse(outcome)
         return self.respond(outcome)
 
-    def store(self, parsed, source_ip) -> Outcome:
+    def store(self, parsed, source_ip, deadline) -> Outcome:
         """`ingest`, once more on a fresh connection when the kept one turns out to be broken.
 
         CONN_HEALTH_CHECKS would cost a `SELECT 1` before every callback; here a
         connection that died (a PostgreSQL restart, a failover) is found by the
         first statement instead, and the callback stored on a new connection.
-        When the database is really down, that fails too and the caller spools.
+        When the database is really down, or did not answer before the deadline
+        (AT_CALLBACK_DB_TIMEOUT), that fails too and the caller spools.
         """
-        connection = connections[router.db_for_write(self.model)]
-        kept = connection.connection is not None
+        connection = deadline.connection
+        # Only a server connection can die between requests (an SQLite file is reopened for each).
+        kept = connection.vendor == "postgresql" and connection.connection is not None
         connection.health_check_done = True
         try:
             return ingest(self.model, parsed, source_ip=source_ip)
         except (OperationalError, InterfaceError):
-            if not kept or connection.in_atomic_block:
+            if not kept or connection.in_atomic_block or deadline.expired:
                 raise
             logger.warning("The database connection was broken; storing the callback on a new one")
             connection.close()

@@ -95,10 +95,20 @@ def test_malformed_basic_auth_is_refused(client, kind):
 
 
 @pytest.mark.django_db
-def test_without_configured_token_callbacks_are_open(client, kind, settings):
-    settings.AT_WEBHOOK_TOKEN = []
+def test_without_configured_token_a_development_server_takes_callbacks(client, kind, settings):
+    settings.AT_WEBHOOK_TOKEN, settings.DEBUG = [], True
     response = post_callback(client, kind.path, fixture_for(kind.name), token_value="")
     assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_without_configured_token_production_refuses_every_callback(client, kind, settings, caplog):
+    settings.AT_WEBHOOK_TOKEN, settings.DEBUG = [], False
+    response = post_callback(client, kind.path, fixture_for(kind.name), token_value="")
+    assert response.status_code == 403
+    assert "AT_WEBHOOK_TOKEN is not set" in response.json()["error"]
+    assert kind.model.objects.count() == 0
+    assert "AT_WEBHOOK_TOKEN is not set" in caplog.text
 
 
 # --- Methods and sizes -------------------------------------------------------
@@ -359,17 +369,209 @@ def test_check_warns_without_token_and_errors_under_deploy(settings):
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
 
-    settings.AT_WEBHOOK_TOKEN = []
+    settings.AT_WEBHOOK_TOKEN, settings.DEBUG = [], True
     from atproject.checks import webhook_token_set, webhook_token_set_for_deploy
 
     assert [m.id for m in webhook_token_set(None)] == ["atproject.W001"]
     assert [m.id for m in webhook_token_set_for_deploy(None)] == ["atproject.E001"]
     with pytest.raises(SystemCheckError, match=r"atproject\.E001"):
         call_command("check", "--deploy", "--tag", "security")
+    settings.DEBUG = False  # then every callback is refused: an error even without --deploy
+    assert [m.id for m in webhook_token_set(None)] == ["atproject.E003"]
 
 
-@override_settings(AT_WEBHOOK_TOKEN=["x"])
+@override_settings(AT_WEBHOOK_TOKEN=["a-long-enough-token-0123"])
 def test_checks_quiet_with_token():
     from atproject.checks import webhook_token_set, webhook_token_set_for_deploy
 
     assert webhook_token_set(None) == [] and webhook_token_set_for_deploy(None) == []
+
+
+@override_settings(AT_WEBHOOK_TOKEN=["a-long-enough-token-0123", "short-token"])
+def test_a_short_token_fails_the_deploy_check():
+    from atproject.checks import webhook_token_set_for_deploy
+
+    assert [m.id for m in webhook_token_set_for_deploy(None)] == ["atproject.E002"]
+
+
+# --- Odd but legal payloads, and hostile ones: a clear 400 with the row kept, never a 500 -------------------------
+
+#: The money fields of each kind, and the typed column they land in.
+MONEY_FIELDS = {
+    "sms.twoway": [("cost", "cost")],
+    "ussd.status": [("cost", "cost")],
+    "voice.instruct": [("amount", "amount")],
+    "voice.events": [("amount", "amount")],
+    "airtime.status": [("discount", "discount"), ("value", "value")],
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind_name", sorted(MONEY_FIELDS))
+@pytest.mark.parametrize("as_json", [False, True])
+def test_money_with_many_decimals_is_rounded_half_even_and_kept_exactly(client, kind_name, as_json):
+    from decimal import Decimal
+
+    kind = kinds()[kind_name]
+    payload = fixture_for(kind_name)
+    for field, _column in MONEY_FIELDS[kind_name]:
+        payload[field] = "KES 0.408333333333333345" if field != "amount" else "0.408333333333333345"
+        if field == "amount":
+            payload["isActive"] = "0"
+    body = json.dumps(payload).replace('"0.408333333333333345"', "0.408333333333333345") if as_json else None
+    if as_json:
+        response = client.post(f"{kind.path}?token={token()}", data=body, content_type="application/json")
+    else:
+        response = post_callback(client, kind.path, payload)
+    assert response.status_code == 200
+    event = kind.model.objects.get()
+    assert event.state == ProcessingState.PROCESSED, event.error
+    for field, column in MONEY_FIELDS[kind_name]:
+        assert getattr(event, column) == Decimal("0.4083")
+        assert "0.408333333333333345" in str(event.payload[field])  # the exact value AT sent
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["0.00005", "0.00015", "0.00025"])
+def test_money_rounds_half_to_even(value):
+    from decimal import Decimal
+
+    from atproject.callbacks.payload import parse_money
+
+    expected = {"0.00005": "0.0000", "0.00015": "0.0002", "0.00025": "0.0002"}[value]
+    assert parse_money(value) == (Decimal(expected), "")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind_name", sorted(MONEY_FIELDS))
+def test_money_that_no_column_holds_is_stored_empty_not_refused(client, kind_name):
+    kind = kinds()[kind_name]
+    payload = fixture_for(kind_name)
+    for field, _column in MONEY_FIELDS[kind_name]:
+        payload[field] = "KES 1e40" if field != "amount" else "9" * 40
+    response = post_callback(client, kind.path, payload)
+    assert response.status_code == 200
+    event = kind.model.objects.get()
+    assert event.state == ProcessingState.PROCESSED, event.error
+    for field, column in MONEY_FIELDS[kind_name]:
+        assert getattr(event, column) is None
+        assert event.payload[field] == payload[field]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("depth", [100_000, 40])
+def test_json_nested_deeper_than_allowed_is_a_400_and_a_row(client, kind, depth):
+    body = b'{"a": ' + b"[" * depth + b"1" + b"]" * depth + b"}"  # 100,000 deep fits in 256 KB
+    response = client.post(f"{kind.path}?token={token()}", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert "nested deeper than" in response.json()["error"]
+    event = kind.model.objects.get()
+    assert event.state == ProcessingState.FAILED
+    assert event.raw_body.startswith('{"a": ')
+
+
+#: Kinds with a date field, and its name.
+DATE_FIELDS = {"sms.twoway": "date", "ussd.status": "date"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind_name", sorted(DATE_FIELDS))
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+def test_dates_that_overflow_in_utc_are_a_400_and_a_row(client, kind_name, value):
+    kind = kinds()[kind_name]
+    payload = {**fixture_for(kind_name), DATE_FIELDS[kind_name]: value}
+    response = post_callback(client, kind.path, payload)
+    assert response.status_code == 400
+    assert f"field '{DATE_FIELDS[kind_name]}' is out of range" in response.json()["error"]
+    event = kind.model.objects.get()
+    assert (event.state, event.payload[DATE_FIELDS[kind_name]]) == (ProcessingState.FAILED, value)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("what", ["fields", "files"])
+def test_multipart_with_more_fields_or_files_than_django_allows_is_a_json_400_and_a_row(client, kind, what):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    payload = fixture_for(kind.name)
+    if what == "fields":
+        extra = {f"f{i}": "x" for i in range(1100)}
+    else:
+        extra = {f"f{i}": SimpleUploadedFile(f"{i}.txt", b"x") for i in range(120)}
+    response = client.post(f"{kind.path}?token={token()}", {**payload, **extra})  # the test client sends multipart
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert "malformed form" in response.json()["error"]
+    event = kind.model.objects.get()
+    assert event.state == ProcessingState.FAILED
+    assert event.raw_body
+
+
+# --- A stalled database fails like one that is down ---------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stalled_database_is_treated_as_down_within_the_deadline(client, kind, settings, spool_dir):
+    """SQLite: a lock held by another process's writer; PostgreSQL: the server process of our connection frozen."""
+    import os
+    import signal
+    import time
+
+    settings.AT_CALLBACK_DB_TIMEOUT = 1.0
+    payload = fixture_for(kind.name)
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        holder = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # holds the write lock, as a busy writer would
+        release = holder.close
+    else:
+        assert post_callback(client, kind.path, {**payload, "warm": "up"}).status_code in (200, 400)
+        kind.model.objects.all().delete()
+        frozen = connection.connection.info.backend_pid  # the server process behind the kept connection
+        os.kill(frozen, signal.SIGSTOP)
+
+        def release():
+            os.kill(frozen, signal.SIGCONT)
+
+    try:
+        started = time.monotonic()
+        response = post_callback(client, kind.path, payload)
+        elapsed = time.monotonic() - started
+    finally:
+        release()
+    assert elapsed < 4.0, f"answered after {elapsed:.1f} s"
+    if kind.view.interactive:
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 503
+    assert len((spool_dir / "callbacks.jsonl").read_text().splitlines()) == 1
+
+
+# --- Stored errors and logs keep subscribers' numbers masked -------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("log_pii", [False, True])
+def test_a_failed_effect_stores_and_logs_its_error_with_phone_numbers_masked(client, settings, caplog, log_pii):
+    """The database refuses the effect's UPDATE; its message names the subscriber's number."""
+    from atproject.testing import table_refuses
+    from sms.models import OptOut, OptOutEvent
+
+    settings.AT_LOG_PII = log_pii
+    caplog.set_level(logging.INFO)
+    with table_refuses(OptOut._meta.db_table, "INSERT", message="cannot opt out +254711000077 now"):
+        response = post_callback(client, "/api/sms/opt-out", {"phoneNumber": "+254711000077", "senderId": "ACME"})
+    assert response.status_code == 200
+    event = OptOutEvent.objects.get()
+    assert event.state == ProcessingState.FAILED
+    logged = "\n".join(h.format(r) for h in logging.getLogger().handlers for r in caplog.records)
+    if log_pii:
+        assert "+254711000077" in event.error
+    else:
+        assert "+254711000077" not in event.error and "+2547******77" in event.error
+        for record in caplog.records:
+            from atproject.logfilters import MaskPhoneNumbers
+
+            MaskPhoneNumbers().filter(record)
+            assert "+254711000077" not in record.getMessage() + (record.exc_text or "")
+    assert logged is not None

@@ -13,9 +13,10 @@ from django.contrib.admin.sites import site
 from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.views import APIView
 
+from atproject.api import StaffTokenAuthentication
 from atproject.callbacks.auth import WebhookSourcePermission, WebhookTokenPermission
 from atproject.callbacks.views import CallbackView
 from atproject.invoke import InvokePermission, InvokeView
@@ -47,7 +48,7 @@ def test_every_view_is_a_protected_kind():
             checked["callback"] += 1
         elif view_class is not None and issubclass(view_class, InvokeView):
             assert InvokePermission in view_class.permission_classes, route
-            assert view_class.authentication_classes == (TokenAuthentication, SessionAuthentication), route
+            assert view_class.authentication_classes == (StaffTokenAuthentication, SessionAuthentication), route
             assert view_class.required_permission, route
             assert view_class.throttle_classes, route
             checked["invoke"] += 1
@@ -95,7 +96,7 @@ def test_invoke_refuses_anonymous_unpermitted_and_session_get(client, django_use
         "/api/sim-swap/invoke-check-simswap",
     ):
         assert client.get(path, {"phone": "+254711000000"}).status_code == 401
-    nobody = django_user_model.objects.create_user("nobody", password="pw")
+    nobody = django_user_model.objects.create_user("nobody", password="pw", is_staff=True)
     nobody.user_permissions.add(Permission.objects.get(codename="view_outboundmessage"))
     from rest_framework.authtoken.models import Token
 

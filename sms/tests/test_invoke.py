@@ -24,7 +24,7 @@ def fresh_throttle():
 
 @pytest.fixture
 def sender(django_user_model):
-    user = django_user_model.objects.create_user("script", password="pw")
+    user = django_user_model.objects.create_user("script", password="pw", is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="add_outboundmessage"))
     return user
 
@@ -123,7 +123,7 @@ def test_bad_token_is_401():
 
 
 def test_without_the_permission_is_403(django_user_model):
-    user = django_user_model.objects.create_user("nobody", password="pw")
+    user = django_user_model.objects.create_user("nobody", password="pw", is_staff=True)
     token = Token.objects.create(user=user)
     response = Client(HTTP_AUTHORIZATION=f"Token {token.key}").get(BULK, {"phone": "+254711000000", "message": "Hi"})
     assert response.status_code == 403
@@ -150,10 +150,79 @@ def test_session_post_needs_csrf(staff_user):
 
 
 def test_session_of_a_non_staff_user_is_refused(sender):
+    sender.is_staff = False
+    sender.save()
     browser = Client()
     browser.force_login(sender)
     response = browser.post(BULK, {"phone": "+254711000000", "message": "Hi"})
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("change", ["is_staff", "is_active"])
+def test_a_token_stops_working_when_its_user_loses_staff_status_or_is_deactivated(api, sender, change):
+    assert api.get(BULK, {"phone": "+254711000000", "message": "Hi"}).status_code == 202
+    setattr(sender, change, False)
+    sender.save()
+    response = api.get(BULK, {"phone": "+254711000001", "message": "Hi"})
+    assert response.status_code == 401
+    assert OutboundMessage.objects.count() == 1
+
+
+def test_the_throttle_lets_exactly_the_limit_through_concurrent_requests(transactional_db, settings):
+    """200 requests at once against 60/min: 60 pass, 140 get 429 (the counter is one atomic upsert)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    settings.AT_API_THROTTLE_RATE = "60/min"
+    user = get_user_model().objects.create_user("burst", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="add_outboundmessage"))
+    key = Token.objects.create(user=user).key
+
+    def call(_):
+        try:
+            api = Client(HTTP_AUTHORIZATION=f"Token {key}")
+            return api.get(BULK, {"phone": "+254711000000", "message": "x"}).status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        codes = list(pool.map(call, range(200)))
+    assert codes.count(202) == 60
+    assert codes.count(429) == 140
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"phone": "+254711000000", "message": "nul\u0000here"}, "'message' contains a NUL character"),
+        ({"phone": "+254711000000", "message": "lone \ud800 surrogate"}, "'message' is not valid Unicode"),
+        ({"phone": ["+254711000000", "\ud800"], "message": "x"}, "'phone' is not valid Unicode"),
+        ({"phone": "+254711000000", "message": "x", "bad\u0000key": "y"}, "a parameter name contains a NUL"),
+    ],
+)
+def test_text_no_database_can_store_is_a_400_naming_it(api, body, named):
+    import json
+
+    response = api.post(BULK, data=json.dumps(body), content_type="application/json")
+    assert response.status_code == 400
+    assert named in response.json()["error"]
+    assert not OutboundMessage.objects.exists()
+
+
+def test_nul_in_a_query_parameter_is_a_400(api):
+    response = api.get(BULK, {"phone": "+254711000000", "message": "a\x00b"})
+    assert response.status_code == 400
+    assert "NUL" in response.json()["error"]
+
+
+def test_more_form_fields_than_django_allows_is_a_json_400(api):
+    body = "&".join(f"f{i}=x" for i in range(1500)) + "&phone=%2B254711000000&message=x"
+    response = api.post(BULK, data=body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert "error" in response.json()
+    assert not OutboundMessage.objects.exists()
 
 
 def test_throttled_callers_get_429(api, settings):

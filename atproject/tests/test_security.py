@@ -237,6 +237,8 @@ def test_a_full_run_logs_no_secret_and_no_query_string(server, tmp_path):
             timeout=10,
         )
         requests.get(f"{base}/api/sms/", params={"token": TOKEN_VALUE}, timeout=10)
+        # A path that decodes to two lines must stay one line in the access log.
+        requests.get(f"{base}/nothing%0Aforged-line%20%22GET%20/admin/%22%20200", timeout=10)
         wait_until(lambda: OutboundMessage.objects.filter(status="delivered").exists(), 30, "a delivery")
         time.sleep(0.5)
     finally:
@@ -250,3 +252,34 @@ def test_a_full_run_logs_no_secret_and_no_query_string(server, tmp_path):
     for secret in (SECRET_KEY_VALUE, TOKEN_VALUE, token, "a-wrong-guess"):
         assert secret not in output
     assert not re.search(r"/[\w\-/]*\?\w+=", output), "a query string reached the logs"
+    assert not any(line.startswith("forged-line") for line in output.splitlines()), "a forged access-log line"
+    assert "+254711000001" not in output, "a subscriber's number reached the logs"
+
+
+# --- What every page may load, and input a database cannot compare ----------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/admin/login/", "/healthz", "/api/sms/"])
+def test_every_page_carries_a_content_security_policy(client, path):
+    policy = client.get(path)["Content-Security-Policy"]
+    assert "default-src 'self'" in policy
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+    assert "object-src 'none'" in policy and "frame-ancestors 'none'" in policy
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "query",
+    ["status__exact=%00", "q=%00", "q=a%00b", "network_code=%00&q=x", "%00=1"],
+)
+def test_a_nul_character_in_an_admin_query_is_a_400_not_a_500(staff_client, query):
+    response = staff_client.get(f"/admin/sms/deliveryreport/?{query}")
+    assert response.status_code == 400
+    assert b"NUL" in response.content
+
+
+@pytest.mark.django_db
+def test_a_nul_character_in_an_admin_form_is_a_400(staff_client):
+    response = staff_client.post("/admin/sms/outboundmessage/", {"action": "resend", "_selected_action": "\x00"})
+    assert response.status_code == 400

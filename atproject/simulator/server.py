@@ -7,7 +7,9 @@ and then plays AT's part: delivery reports, voice instruction requests (reading
 the XML the project answers: Say, Play, GetDigits, Record, Dial, hang-up) and
 events, airtime validation during the send and then the status, SIM swap
 results, USSD end-of-session notifications. A small page at `/` plays the
-phone: dial a USSD code, send an SMS, opt out, subscribe, call in.
+phone: dial a USSD code, send an SMS, opt out, subscribe, call in. Its
+endpoints take JSON from the page itself only (its own loopback address and
+port, no other site's Origin), so another web page cannot make it call back.
 
 It is a development and test tool: it listens on loopback and keeps its state
 in memory. Numbers ending in 13 (say +254711000013) are rejected as invalid;
@@ -35,6 +37,8 @@ logger = logging.getLogger("atproject.simulator")
 
 PHONE = re.compile(r"^\+\d{1,3}\d{3,}$")
 PAGE = Path(__file__).with_name("phone.html")
+# The names the simulator answers its phone page on (with its port): no other site's, none rebound to loopback.
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
 @dataclass
@@ -156,16 +160,21 @@ class Simulator:
                 continue
             session_id = ids("ATVId_")
             entries.append({"phoneNumber": number, "status": "Queued", "sessionId": session_id})
-            self.later(self.run_call, session_id, "Outbound", form.get("from", ""), number, self.options.digits)
+            # AT's callerNumber is the subscriber (here the callee) and destinationNumber our number, both ways.
+            self.later(self.run_call, session_id, "Outbound", number, form.get("from", ""), self.options.digits)
         return 201, {"entries": entries, "errorMessage": "None"}
 
-    def run_call(self, session_id, direction, caller, destination, digits: str) -> list[str]:
-        """Play a call through the project's voice XML; returns what the caller heard and did."""
+    def run_call(self, session_id, direction, subscriber, our_number, digits: str) -> list[str]:
+        """Play a call through the project's voice XML; returns what the subscriber heard and did.
+
+        As AT does on every request, inbound and outbound alike: callerNumber is
+        the subscriber (the phone user in the call), destinationNumber our AT number.
+        """
         base = {
             "sessionId": session_id,
             "direction": direction,
-            "callerNumber": caller,
-            "destinationNumber": destination,
+            "callerNumber": subscriber,
+            "destinationNumber": our_number,
         }
         heard, keys, extra, started = [], list(digits), {}, time.monotonic()
         for _hop in range(20):
@@ -430,6 +439,34 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _own(self) -> tuple[set[str], set[str]]:
+        """The simulator's own Host header values and web origins."""
+        port = self.server.server_address[1]
+        hosts = {f"{name}:{port}" for name in LOOPBACK_NAMES}
+        if port == 80:
+            hosts |= set(LOOPBACK_NAMES)
+        return hosts, {f"http://{host}" for host in hosts}
+
+    def _refusal(self, *, phone: bool, post: bool) -> str | None:
+        """Why this request may be another web site's doing (None: it is not).
+
+        A page the developer visits must not make the simulator post callbacks
+        (they carry the project's token). Browsers send Origin with a cross-site
+        POST; a form cannot send application/json without a CORS preflight,
+        which is never approved here; and a Host other than the simulator's own
+        loopback name and port is a DNS-rebinding attempt.
+        """
+        hosts, origins = self._own()
+        if any(origin.strip().lower() not in origins for origin in self.headers.get_all("Origin") or []):
+            return "cross-site request refused: Origin is not this simulator's"
+        if phone:
+            given = self.headers.get_all("Host") or []
+            if len(given) != 1 or given[0].strip().lower() not in hosts:
+                return "request refused: Host is not this simulator's loopback address and port"
+            if post and self.headers.get_content_type() != "application/json":
+                return "request refused: the phone endpoints take Content-Type: application/json"
+        return None
+
     def _authorised(self) -> bool:
         expected = self.simulator.options.api_key
         if self.headers.get("apiKey", "") != expected:
@@ -440,6 +477,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         url = urlsplit(self.path)
         sim = self.simulator
+        if url.path == "/" or url.path.startswith("/phone/"):
+            refusal = self._refusal(phone=True, post=False)
+            if refusal:
+                return self._json(403, {"error": refusal})
         if url.path == "/":
             return self._text(200, PAGE.read_text("utf-8"), "text/html; charset=utf-8")
         if url.path == "/phone/log":
@@ -455,9 +496,18 @@ class Handler(BaseHTTPRequestHandler):
         sim = self.simulator
         time.sleep(sim.options.latency)
         raw = self._body()
-        form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+        refusal = self._refusal(phone=url.path.startswith("/phone/"), post=True)
+        if refusal:
+            return self._json(403, {"error": refusal})
         if url.path.startswith("/phone/"):
-            return self.phone(url.path, json.loads(raw or b"{}"))
+            try:
+                data = json.loads(raw or b"{}")
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):
+                return self._json(400, {"error": "the body must be a JSON object"})
+            return self.phone(url.path, data)
+        form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
         if not self._authorised():
             return None
         if url.path == "/version1/messaging":

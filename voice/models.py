@@ -18,15 +18,26 @@ class Call(models.Model):
     session_id = models.CharField(_("session id"), max_length=ID_LENGTH, unique=True)
     direction = models.CharField(_("direction"), max_length=CODE_LENGTH, blank=True, db_index=True)
     caller_number = models.CharField(
-        _("caller"), max_length=PHONE_LENGTH, blank=True, help_text=_("As AT gave it: maybe SIP or withheld.")
+        _("subscriber"),
+        max_length=PHONE_LENGTH,
+        blank=True,
+        help_text=_(
+            "AT's callerNumber: the phone user in the call, who called us (inbound) or whom we called (outbound); "
+            "as AT gave it, maybe SIP or withheld."
+        ),
     )
-    destination_number = models.CharField(_("destination"), max_length=PHONE_LENGTH, blank=True)
+    destination_number = models.CharField(
+        _("our AT number"),
+        max_length=PHONE_LENGTH,
+        blank=True,
+        help_text=_("AT's destinationNumber: our Africa's Talking number, on inbound and outbound calls alike."),
+    )
     phone_e164 = models.CharField(
-        _("other party (E.164)"),
+        _("subscriber (E.164)"),
         max_length=20,
         blank=True,
         db_index=True,
-        help_text=_("The caller of an inbound call, the callee of an outbound one; empty when not a phone number."),
+        help_text=_("The subscriber (callerNumber) normalised; empty when not a phone number."),
     )
     state = models.CharField(
         _("state"),
@@ -51,12 +62,14 @@ class Call(models.Model):
         ordering = ["-started_at", "-pk"]
 
     def __str__(self):
+        if self.direction.lower() == "outbound":
+            return f"{self.direction} {self.destination_number} → {self.caller_number}"
         return f"{self.direction or '?'} {self.caller_number} → {self.destination_number}"
 
     @property
     def our_number(self) -> str:
-        """Our AT number on this call: the destination of an inbound call, the caller of an outbound one."""
-        return self.caller_number if self.direction.lower() == "outbound" else self.destination_number
+        """Our AT number on this call: AT's destinationNumber, whichever way the call goes."""
+        return self.destination_number
 
 
 class RecordingKind(models.TextChoices):
@@ -81,13 +94,28 @@ class Recording(models.Model):
 
 
 class VoiceCallback(CallbackEvent):
-    """What AT's voice callbacks carry (AT-REFERENCE.md §3, Voice); two kinds share it."""
+    """What AT's voice callbacks carry; two kinds share it.
+
+    On every request of a call, inbound and outbound alike, AT's callerNumber is
+    the phone user in the call (the subscriber) and destinationNumber is our AT
+    number; `direction` tells which way the call goes.
+    """
 
     at_session_id = models.CharField(_("session id"), max_length=ID_LENGTH, blank=True, db_index=True)
     is_active = models.BooleanField(_("active"), null=True, blank=True)
     direction = models.CharField(_("direction"), max_length=CODE_LENGTH, blank=True)
-    caller_number = models.CharField(_("caller"), max_length=PHONE_LENGTH, blank=True)
-    destination_number = models.CharField(_("destination"), max_length=PHONE_LENGTH, blank=True)
+    caller_number = models.CharField(
+        _("subscriber (callerNumber)"),
+        max_length=PHONE_LENGTH,
+        blank=True,
+        help_text=_("The phone user in the call, inbound or outbound."),
+    )
+    destination_number = models.CharField(
+        _("our AT number (destinationNumber)"),
+        max_length=PHONE_LENGTH,
+        blank=True,
+        help_text=_("Our Africa's Talking number, inbound or outbound."),
+    )
     dtmf_digits = models.CharField(_("digits"), max_length=64, blank=True)
     recording_url = models.CharField(_("recording URL"), max_length=URL_LENGTH, blank=True)
     duration_seconds = models.PositiveIntegerField(_("duration (s)"), null=True, blank=True)

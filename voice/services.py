@@ -31,7 +31,11 @@ def sorry() -> str:
 
 
 def update_call(event) -> Call:
-    """Apply any voice callback to its call (created on first sight): numbers, state, digits, recordings, cost."""
+    """Apply any voice callback to its call (created on first sight): numbers, state, digits, recordings, cost.
+
+    AT's callerNumber is the subscriber and destinationNumber our AT number on
+    every request, inbound and outbound alike.
+    """
     call, _created = Call.objects.select_for_update().get_or_create(
         session_id=event.at_session_id, defaults={"started_at": event.received_at}
     )
@@ -40,8 +44,7 @@ def update_call(event) -> Call:
     call.caller_number = call.caller_number or event.caller_number
     call.destination_number = call.destination_number or event.destination_number
     if not call.phone_e164:
-        other = call.destination_number if call.direction.lower() == "outbound" else call.caller_number
-        call.phone_e164 = normalize_phone(other) or ""
+        call.phone_e164 = normalize_phone(call.caller_number) or ""
     if event.dtmf_digits:
         call.dtmf_digits = ",".join(filter(None, [call.dtmf_digits, event.dtmf_digits]))[:255]
     if event.is_active:
@@ -195,7 +198,11 @@ def place_queued(call_ids) -> None:
 
 
 def store_call_entries(calls, answer) -> None:
-    """AT's answer per number: Queued (with its sessionId) → submitted; anything else → rejected."""
+    """AT's answer per number: Queued (with its sessionId) → submitted; anything else → rejected.
+
+    The Call is created with the numbers AT's callbacks will carry: the callee
+    as callerNumber (the subscriber), our from number as destinationNumber.
+    """
     entries = (answer.get("entries") or []) if isinstance(answer, dict) else []
     error = str(answer.get("errorMessage") or "") if isinstance(answer, dict) else ""
     by_phone = {}
@@ -217,9 +224,9 @@ def store_call_entries(calls, answer) -> None:
                     session_id=session_id,
                     defaults={
                         "direction": "Outbound",
-                        "caller_number": call.from_number,
-                        "destination_number": call.phone,
-                        "phone_e164": call.phone,
+                        "caller_number": call.phone,
+                        "destination_number": call.from_number,
+                        "phone_e164": normalize_phone(call.phone) or "",
                         "started_at": now,
                     },
                 )

@@ -172,6 +172,16 @@ def test_a_call_ends_completed_with_its_events_and_a_pressed_digit(api):
         lambda: Call.objects.filter(state="Completed", events__isnull=False).first(), what="the call's end event"
     )
     assert (call.direction, call.dtmf_digits, call.duration_seconds is not None) == ("Outbound", "1", True)
+    # AT's numbers on every request of the call: callerNumber the subscriber, destinationNumber ours.
+    assert (call.caller_number, call.destination_number, call.phone_e164) == (
+        "+254711000002",
+        "+254711082000",
+        "+254711000002",
+    )
+    assert set(call.instructions.values_list("caller_number", "destination_number")) == {
+        ("+254711000002", "+254711082000")
+    }
+    assert Call.objects.count() == 1
     assert call.events.exists()
     assert "We open at 8." in call.instructions.order_by("pk")[1].response
 

@@ -1,5 +1,7 @@
 """Voice in the admin: calls with their timeline and recordings, call flows staff edit, outbound calls."""
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
@@ -20,6 +22,8 @@ from . import services
 from .models import Call, KeypadOption, OutboundCall, Recording, VoiceEvent, VoiceFlow, VoiceInstruction
 
 CALL_PERMISSION = "voice.add_outboundcall"
+# Audio URLs typed without a scheme are https (Django 6's default; quiet on 5.2).
+HTTPS_URLS = {models.URLField: {"assume_scheme": "https"}}
 
 
 @phone_action(permission=CALL_PERMISSION, description=_("Call back"))
@@ -51,8 +55,35 @@ def call_back(modeladmin, request, queryset):
     return None
 
 
+def web_url(url) -> str | None:
+    """`url` (stripped) when it is an absolute http:// or https:// address with a host; None otherwise.
+
+    Callback values are anyone's text: `javascript:`, `data:`, `vbscript:` or a
+    scheme-relative `//host` must never become a link or an audio source. Any
+    whitespace or control character left inside is refused too, since browsers
+    drop some of them while reading a scheme (a newline inside "javascript:").
+    """
+    if not isinstance(url, str):
+        return None
+    candidate = url.strip()
+    if not candidate or any(ord(c) <= 0x20 or 0x7F <= ord(c) <= 0x9F for c in candidate):
+        return None
+    try:
+        parts = urlsplit(candidate)
+        host = parts.hostname
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or not host:
+        return None
+    return candidate
+
+
 def playable(url):
-    return format_html('<audio controls preload="none" src="{}"></audio> <a href="{}">{}</a>', url, url, _("open"))
+    """A player and a link for a web address; anything else as plain text, marked as not one."""
+    safe = web_url(url)
+    if safe is None:
+        return format_html("<code>{}</code> ({})", url, _("not a web address"))
+    return format_html('<audio controls preload="none" src="{}"></audio> <a href="{}">{}</a>', safe, safe, _("open"))
 
 
 class RecordingInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -145,13 +176,14 @@ class CallAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 class RecordingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Recordings and voicemails, findable on their own."""
 
+    formfield_overrides = HTTPS_URLS  # the detail page builds a (read-only) form too
     list_display = ("received_at", "kind", "caller", "player")
     list_filter = ("kind", "received_at")
     list_select_related = ("call",)
     search_fields = ("call__caller_number", "call__phone_e164", "url")
     date_hierarchy = "received_at"
 
-    @admin.display(description=_("caller"), ordering="call__caller_number")
+    @admin.display(description=_("subscriber"), ordering="call__caller_number")
     def caller(self, obj):
         return obj.call.caller_number
 
@@ -201,10 +233,6 @@ class VoiceInstructionAdmin(VoiceCallbackAdmin):
 @admin.register(VoiceEvent)
 class VoiceEventAdmin(VoiceCallbackAdmin):
     pass
-
-
-# Audio URLs typed without a scheme are https (Django 6's default; quiet on 5.2).
-HTTPS_URLS = {models.URLField: {"assume_scheme": "https"}}
 
 
 class KeypadOptionInline(admin.TabularInline):

@@ -1,7 +1,9 @@
 """Voice: XML answers from call flows, calls built from callbacks, outbound calls."""
 
+import re
 import xml.etree.ElementTree as ET
 from decimal import Decimal
+from html.parser import HTMLParser
 from urllib.parse import parse_qs
 
 import pytest
@@ -14,7 +16,17 @@ from rest_framework.authtoken.models import Token
 from atproject.callbacks.models import ProcessingState
 from atproject.outbound import OutboundStatus
 from atproject.testing import database_unavailable, load_payload, post_callback, run_worker
-from voice.models import Call, KeyAction, KeypadOption, OutboundCall, Recording, VoiceFlow, VoiceInstruction
+from voice.admin import web_url
+from voice.models import (
+    Call,
+    KeyAction,
+    KeypadOption,
+    OutboundCall,
+    Recording,
+    VoiceEvent,
+    VoiceFlow,
+    VoiceInstruction,
+)
 from voice.xml import VoiceResponse
 
 pytestmark = pytest.mark.django_db
@@ -259,12 +271,147 @@ def test_missing_session_id_is_400(client):
     assert response.json() == {"error": "missing required field 'sessionId'"}
 
 
+@pytest.mark.parametrize("path", [EVENTS, INSTRUCT])
+def test_a_cost_with_many_decimals_ends_the_call_rounded_to_four(client, path):
+    """AT's final notification may carry a cost such as 0.408333333333333345."""
+    instruct(client)
+    response = post_callback(client, path, {**load_payload("voice", "event"), "amount": "0.408333333333333345"})
+    assert response.status_code == 200
+    model = VoiceEvent if path == EVENTS else VoiceInstruction
+    final = model.objects.get(is_active=False)
+    assert (final.state, final.error) == (ProcessingState.PROCESSED, "")
+    call = Call.objects.get()
+    assert (call.state, call.duration_seconds, call.cost, call.cost_currency) == (
+        "Completed",
+        42,
+        Decimal("0.4083"),
+        "KES",
+    )
+    assert call.ended_at is not None
+
+
+# --- Numbers: callerNumber is the subscriber, destinationNumber our AT number, both ways ----------------------
+
+
+def test_an_outbound_call_we_did_not_place_reads_the_numbers_as_at_sends_them(client, staff_client, keypad, settings):
+    """A call placed from AT's dashboard (no OutboundCall of ours): the subscriber is AT's callerNumber."""
+    settings.AT_VOICE_NUMBER = "+254711082000"
+    response = post_callback(client, INSTRUCT, load_payload("voice", "outbound_instruct"))
+    assert parse(response.content.decode())[0].text == "Welcome to Acme."  # the flow of our number
+    call = Call.objects.get()
+    assert (call.direction, call.caller_number, call.phone_e164, call.our_number) == (
+        "Outbound",
+        "+254722000003",
+        "+254722000003",
+        "+254711082000",
+    )
+    assert str(call) == "Outbound +254711082000 → +254722000003"
+    staff_client.post(
+        reverse("admin:voice_call_changelist"),
+        {"action": "call_back", "_selected_action": [call.pk], "confirm": "yes"},
+    )
+    assert list(OutboundCall.objects.values_list("phone", "from_number")) == [("+254722000003", "+254711082000")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_we_placed_then_reported_by_at_is_one_call_with_the_subscriber(client, keypad, settings):
+    settings.AT_VOICE_NUMBER = "+254711082000"
+    settings.AT_API_URL = "http://at.stub"
+    from voice.services import queue_calls
+
+    queue_calls(["+254722000003"])
+    with responses.RequestsMock() as mock:
+        mock.post(
+            "http://at.stub/call",
+            json={
+                "entries": [{"phoneNumber": "+254722000003", "status": "Queued", "sessionId": "ATVId_placed"}],
+                "errorMessage": "None",
+            },
+        )
+        run_worker()
+    reported = {**load_payload("voice", "outbound_instruct"), "sessionId": "ATVId_placed"}
+    answer = post_callback(client, INSTRUCT, reported)
+    assert parse(answer.content.decode())[0].text == "Welcome to Acme."
+    final = {
+        **load_payload("voice", "event"),
+        "sessionId": "ATVId_placed",
+        "direction": "Outbound",
+        "callerNumber": "+254722000003",
+        "destinationNumber": "+254711082000",
+    }
+    assert post_callback(client, EVENTS, final).status_code == 200
+    call = Call.objects.get()
+    assert (call.session_id, call.caller_number, call.destination_number, call.phone_e164, call.our_number) == (
+        "ATVId_placed",
+        "+254722000003",
+        "+254711082000",
+        "+254722000003",
+        "+254711082000",
+    )
+    assert (call.state, call.instructions.count(), call.events.count()) == ("Completed", 1, 1)
+    assert OutboundCall.objects.get().call == call
+
+
+def test_the_numbers_migration_rewrites_calls_stored_the_old_way():
+    """Stored outbound calls had our number as caller (placed by us) or as the E.164 subscriber (AT's)."""
+    import importlib
+
+    from django.apps import apps
+    from django.utils import timezone
+
+    now = timezone.now()
+    placed = Call.objects.create(
+        session_id="ATVId_placed",
+        direction="Outbound",
+        caller_number="+254711082000",
+        destination_number="+254711000001",
+        phone_e164="+254711000001",
+        started_at=now,
+    )
+    OutboundCall.objects.create(phone="+254711000001", from_number="+254711082000", call=placed)
+    dashboard = Call.objects.create(
+        session_id="ATVId_dashboard",
+        direction="Outbound",
+        caller_number="+254711000005",
+        destination_number="+254711082000",
+        phone_e164="+254711082000",
+        started_at=now,
+    )
+    inbound = Call.objects.create(
+        session_id="ATVId_in",
+        direction="Inbound",
+        caller_number="+254711000000",
+        destination_number="+254711082000",
+        phone_e164="+254711000000",
+        started_at=now,
+    )
+    sip = Call.objects.create(
+        session_id="ATVId_sip",
+        direction="Inbound",
+        caller_number="sip:agent@acme.example",
+        destination_number="+254711082000",
+        started_at=now,
+    )
+    migration = importlib.import_module("voice.migrations.0005_numbers_as_at_sends_them")
+    migration.recompute_numbers(apps, None)
+    rows = {
+        c.session_id: (c.caller_number, c.destination_number, c.phone_e164)
+        for c in Call.objects.filter(pk__in=[placed.pk, dashboard.pk, inbound.pk, sip.pk])
+    }
+    assert rows == {
+        "ATVId_placed": ("+254711000001", "+254711082000", "+254711000001"),
+        "ATVId_dashboard": ("+254711000005", "+254711082000", "+254711000005"),
+        "ATVId_in": ("+254711000000", "+254711082000", "+254711000000"),
+        "ATVId_sip": ("sip:agent@acme.example", "+254711082000", ""),
+    }
+
+
 # --- Outbound calls ----------------------------------------------------------------------------------------
 
 
 @pytest.fixture
 def caller_api(django_user_model):
-    user = django_user_model.objects.create_user("dialler", password="pw")
+    user = django_user_model.objects.create_user("dialler", password="pw", is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="add_outboundcall"))
     return Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
 
@@ -293,7 +440,12 @@ def test_invoke_call_queues_then_the_worker_calls_at(caller_api, settings):
     assert sent["from"] == ["+254711082000"] and sent["to"] == ["+254711000001,+254711000002"]
     ok, refused = OutboundCall.objects.order_by("pk")
     assert (ok.status, ok.at_status, ok.at_session_id) == (OutboundStatus.SUBMITTED, "Queued", "ATVId_out1")
-    assert ok.call.direction == "Outbound" and ok.call.destination_number == "+254711000001"
+    assert (ok.call.direction, ok.call.caller_number, ok.call.destination_number, ok.call.phone_e164) == (
+        "Outbound",
+        "+254711000001",
+        "+254711082000",
+        "+254711000001",
+    )
     assert (refused.status, refused.failure_reason) == (OutboundStatus.REJECTED, "InvalidPhoneNumber")
 
 
@@ -306,7 +458,7 @@ def test_invoke_call_needs_the_voice_number(caller_api, settings):
 
 def test_invoke_call_needs_its_permission(django_user_model, settings):
     settings.AT_VOICE_NUMBER = "+254711082000"
-    user = django_user_model.objects.create_user("nobody", password="pw")
+    user = django_user_model.objects.create_user("nobody", password="pw", is_staff=True)
     api = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     assert api.get("/api/voice/invoke-call", {"phone": "+254711000001"}).status_code == 403
     assert not OutboundCall.objects.exists()
@@ -364,6 +516,97 @@ def test_call_page_shows_timeline_and_playable_recordings(staff_client, client, 
     assert '<audio controls preload="none" src="https://rec.example/v1.mp3">' in detail
     voicemails = staff_client.get(reverse("admin:voice_recording_changelist"), {"kind__exact": "voicemail"})
     assert voicemails.context["cl"].result_count == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://rec.example/v1.mp3",
+        " https://rec.example/v1.mp3\n",
+        "HTTP://rec.example:8080/a/b.wav?x=1&y=2",
+    ],
+)
+def test_web_addresses_are_links(url):
+    assert web_url(url) == url.strip()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(document.cookie)",
+        "  JavaScript:alert(document.cookie)",
+        "\x01javascript:alert(1)",
+        "java\nscript:alert(1)",
+        "java\tscript:alert(1)",
+        "https://rec.example/a b.mp3",
+        "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+        "vbscript:msgbox(1)",
+        "//evil.example/x.mp3",
+        "/recordings/x.mp3",
+        "https:evil.example",
+        "https://",
+        "https://[::1",
+        "ftp://rec.example/x.mp3",
+        "",
+        None,
+    ],
+)
+def test_anything_else_is_not_a_web_address(url):
+    assert web_url(url) is None
+
+
+class Links(HTMLParser):
+    """Every href and src attribute value of a page."""
+
+    def __init__(self, page: str):
+        super().__init__()
+        self.values = []
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        self.values += [value or "" for name, value in attrs if name in ("href", "src")]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "javascript:alert(document.cookie)",
+        "  JavaScript:alert(document.cookie)",
+        "\x01javascript:alert(document.cookie)",
+        "java\nscript:alert(document.cookie)",
+        "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+        "vbscript:msgbox(document.cookie)",
+        "//evil.example/x.mp3",
+    ],
+)
+def test_a_recording_url_that_is_not_a_web_address_is_never_a_link(staff_client, client, bad):
+    instruct(client)
+    assert instruct(client, recordingUrl=bad).status_code == 200
+    instruct(client, recordingUrl="https://rec.example/ok.mp3")
+    call = Call.objects.get()
+    assert call.recordings.count() == 2
+    recording = call.recordings.exclude(url="https://rec.example/ok.mp3").get()
+    instruction = call.instructions.exclude(recording_url__in=["", "https://rec.example/ok.mp3"]).get()
+    pages = {
+        "recordings": reverse("admin:voice_recording_changelist"),
+        "call": reverse("admin:voice_call_change", args=[call.pk]),
+        "recording": reverse("admin:voice_recording_change", args=[recording.pk]),
+        "instruction": reverse("admin:voice_voiceinstruction_change", args=[instruction.pk]),
+    }
+    for name, url in pages.items():
+        page = staff_client.get(url)
+        assert page.status_code == 200, name
+        text = page.content.decode()
+        assert not re.search(r"(href|src)\s*=\s*[\"']?\s*(javascript|data|vbscript):", text, re.IGNORECASE), name
+        for value in Links(text).values:
+            squeezed = re.sub(r"[\x00-\x20]", "", value).lower()
+            assert not squeezed.startswith(("javascript:", "data:", "vbscript:", "//evil")), (name, value)
+            assert "evil.example" not in value, (name, value)
+    for name in ("recordings", "call"):
+        text = staff_client.get(pages[name]).content.decode()
+        assert '<audio controls preload="none" src="https://rec.example/ok.mp3">' in text, name
+        assert '<a href="https://rec.example/ok.mp3">' in text, name
+        assert "not a web address" in text, name
 
 
 @pytest.mark.parametrize("model", ["voiceflow", "voiceinstruction", "voiceevent", "outboundcall"])

@@ -110,11 +110,15 @@ if DATABASES["default"].get("ENGINE") not in ("django.db.backends.sqlite3", "dja
         "DATABASE_URL is not valid: expected sqlite:///path/to/db.sqlite3 or postgres://user:password@host:5432/name."
     )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Seconds a writer waits for another's lock before its statement fails.
+    busy_timeout = env.float("DB_BUSY_TIMEOUT", default=20.0, minimum=0.1, maximum=600)
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
-            "init_command": ("PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=20000;"),
+            "timeout": busy_timeout,
+            "init_command": (
+                f"PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout={busy_timeout * 1000:.0f};"
+            ),
         }
     )
     # A file, not ":memory:", for the test database too: WAL and several

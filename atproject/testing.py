@@ -95,3 +95,84 @@ def make_deferred_tasks_due() -> int:
         run_after=get_date_max()
     )
     return waiting.update(run_after=timezone.now())
+
+
+class TcpProxy:
+    """A TCP relay on loopback to a real server, which a test can take down and bring back.
+
+    Taking it down closes every relayed connection and refuses new ones, as a
+    restarting PostgreSQL does to its clients; nothing of the server is faked.
+    """
+
+    def __init__(self, target_host: str, target_port: int):
+        import socket
+        import threading
+
+        self.target = (target_host, target_port)
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._listener.close()
+        self._lock = threading.Lock()
+        self._sockets: list = []
+        self._server = None
+
+    def up(self) -> None:
+        import socket
+        import threading
+
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(64)
+        self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def down(self) -> None:
+        import contextlib
+        import socket
+
+        server, self._server = self._server, None
+        if server is not None:
+            with contextlib.suppress(OSError):
+                server.shutdown(socket.SHUT_RDWR)
+            server.close()
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _accept(self, server) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, destination) -> None:
+        import contextlib
+        import socket
+
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                destination.sendall(data)
+        # Shut down, not only close: the other direction's thread is blocked reading this socket.
+        for sock in (destination, source):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)

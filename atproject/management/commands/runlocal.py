@@ -19,7 +19,7 @@ SIM_API_KEY = "atsim-local-key"
 
 
 class Command(BaseCommand):
-    help = "Start runserver and db_worker side by side (the local run command); Ctrl-C stops them."
+    help = "Start runserver and task workers side by side (the local run command); Ctrl-C stops them."
 
     def add_arguments(self, parser):
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
@@ -43,7 +43,7 @@ class Command(BaseCommand):
             env.setdefault("AT_VOICE_NUMBER", settings.AT_VOICE_NUMBER or "+254711082000")
             commands.append([*manage, "atsim", "--port", str(SIM_PORT), "--project-url", f"http://{addrport}"])
         commands.append([*manage, "runserver", addrport])
-        commands += [[*manage, "db_worker", "--interval", "0.5", "--no-reload"] for _ in range(workers)]
+        commands += [[*manage, "worker", "--interval", "0.5"] for _ in range(workers)]
         commands.append([*manage, "maintain", "--every", "30"])  # spool, reaper, pruning, worker heartbeat
         processes = [subprocess.Popen(command, env=env) for command in commands]  # noqa: S603
         self.stdout.write(f"Web server on http://{addrport}/ and {workers} task worker(s). Ctrl-C stops them.")

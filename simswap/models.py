@@ -15,7 +15,7 @@ from atproject.callbacks.models import (
 from atproject.callbacks.payload import CallbackError, Payload
 from atproject.outbound import OutboundRequest
 
-#: AT's "no date known" (AT-REFERENCE.md §3): stored as empty.
+#: AT's "no date known" (docs/at-reference.md): stored as empty.
 UNKNOWN_DATE = date(1900, 1, 1)
 
 

@@ -41,8 +41,14 @@ class Outcome:
     error: str = ""
 
 
-def ingest(model: type[CallbackEvent], parsed: ParsedBody, *, source_ip: str | None = None) -> Outcome:
-    """Store one delivery of a callback of kind `model` and apply its effect once."""
+def ingest(
+    model: type[CallbackEvent], parsed: ParsedBody, *, source_ip: str | None = None, apply_effect: bool = True
+) -> Outcome:
+    """Store one delivery of a callback of kind `model` and apply its effect once.
+
+    `apply_effect=False` stores it without its effect (a backfill of old
+    inbound messages must not send auto-replies hours late).
+    """
     now = timezone.now()
     row = {
         "payload": jsonable(parsed.data),
@@ -68,7 +74,7 @@ def ingest(model: type[CallbackEvent], parsed: ParsedBody, *, source_ip: str | N
         return Outcome(event, created=True, error=str(exc))
 
     values = {**row, **fields}
-    if model.dedupe_window is None:
+    if model.dedupe_window is None and apply_effect:
         stored = _store_and_apply_at_once(model, key, values, now)
         if stored is not None:
             return stored
@@ -76,7 +82,7 @@ def ingest(model: type[CallbackEvent], parsed: ParsedBody, *, source_ip: str | N
     try:
         with transaction.atomic():
             event, created = _find_or_create(model, key, values, now)
-            if created:
+            if created and apply_effect:
                 applying = event
                 event.apply()
     except Exception as exc:

@@ -13,7 +13,7 @@ from atproject.callbacks.registry import kinds
 from atproject.logfilters import StripQueryStrings, strip_query_strings
 from atproject.testing import database_unavailable, load_payload, post_callback, token
 
-# One valid AT payload per callback kind (see AT-REFERENCE.md §3).
+# One valid AT payload per callback kind (see docs/at-reference.md).
 KIND_FIXTURES = {
     "sms.delivery-reports": ("sms", "delivery_report"),
     "sms.twoway": ("sms", "inbound_message"),

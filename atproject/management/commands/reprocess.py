@@ -23,18 +23,25 @@ class Command(BaseCommand):
             raise CommandError("--ids needs --kind")
         if not (ids or failed):
             raise CommandError("say which: --failed and/or --ids")
-        done = still_failing = 0
+        try:
+            wanted = [int(i) for i in ids.split(",") if i.strip()] if ids else None
+        except ValueError:
+            raise CommandError(f"--ids must be comma-separated row ids, not {ids!r}") from None
+        done, still_failing = 0, []
         for name, registered_kind in registered.items():
             if kind and name != kind:
                 continue
             rows = registered_kind.model.objects.all()
-            if ids:
-                rows = rows.filter(pk__in=[int(i) for i in ids.split(",") if i.strip()])
+            if wanted is not None:
+                rows = rows.filter(pk__in=wanted)
             if failed:
                 rows = rows.filter(state=ProcessingState.FAILED)
             for event in rows.order_by("pk").iterator():
                 if reprocess(event):
                     done += 1
                 else:
-                    still_failing += 1
-        self.stdout.write(f"{done} reprocessed, {still_failing} still failing")
+                    event.refresh_from_db(fields=["error"])
+                    still_failing.append((name, event.pk, event.error))
+        self.stdout.write(f"{done} reprocessed, {len(still_failing)} still failing")
+        for name, pk, error in still_failing:
+            self.stdout.write(f"  still failing: {name} #{pk}: {error}")

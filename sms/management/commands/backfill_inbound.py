@@ -1,4 +1,8 @@
-"""After downtime: fetch inbound messages from AT's inbox and store those we missed (deduplicated by id)."""
+"""After downtime: fetch inbound messages from AT's inbox and store those we missed (deduplicated by id).
+
+They are stored without their effect unless `--auto-reply` is given: an
+auto-reply that arrives hours after the subscriber wrote is worse than none.
+"""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -14,8 +18,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--since-id", type=int, default=0, help="AT's lastReceivedId to start after.")
         parser.add_argument("--max-pages", type=int, default=1000)
+        parser.add_argument(
+            "--auto-reply",
+            action="store_true",
+            help="Also answer the missed messages by the auto-reply rules (late: off by default).",
+        )
 
-    def handle(self, *args, since_id, max_pages, **options):
+    def handle(self, *args, since_id, max_pages, auto_reply, **options):
         last_id, new, repeats = since_id, 0, 0
         for _page in range(max_pages):
             try:
@@ -27,8 +36,10 @@ class Command(BaseCommand):
             if not messages:
                 break
             for message in messages:
-                outcome = ingest(InboundMessage, ParsedBody(data=clean(dict(message)), content_type="application/json"))
+                parsed = ParsedBody(data=clean(dict(message)), content_type="application/json")
+                outcome = ingest(InboundMessage, parsed, apply_effect=auto_reply)
                 new += outcome.created
                 repeats += not outcome.created
                 last_id = max(last_id, int(message.get("id") or 0))
-        self.stdout.write(f"{new} inbound message(s) stored, {repeats} already known; last id {last_id}")
+        replies = "auto-replies sent by the rules" if auto_reply else "no auto-replies (--auto-reply to send them)"
+        self.stdout.write(f"{new} inbound message(s) stored ({replies}), {repeats} already known; last id {last_id}")

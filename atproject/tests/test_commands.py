@@ -1,0 +1,30 @@
+"""Operations commands say what they did, row by row where staff must act."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from atproject.testing import post_callback
+from sms.models import DeliveryReport
+
+pytestmark = pytest.mark.django_db
+
+
+def test_reprocess_names_every_row_that_still_fails(client):
+    post_callback(client, "/api/sms/delivery-reports", {"status": "Success"})  # no id: stays invalid
+    post_callback(client, "/api/sms/delivery-reports", {"id": "ATXid_1"})  # no status
+    bad = list(DeliveryReport.objects.order_by("pk").values_list("pk", flat=True))
+    out = StringIO()
+    call_command("reprocess", failed=True, stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "0 reprocessed, 2 still failing"
+    assert lines[1:] == [
+        f"  still failing: sms.delivery-reports #{bad[0]}: missing required field 'id'",
+        f"  still failing: sms.delivery-reports #{bad[1]}: missing required field 'status'",
+    ]
+
+
+def test_reprocess_refuses_ids_that_are_not_ids():
+    with pytest.raises(CommandError, match="comma-separated row ids"):
+        call_command("reprocess", kind="sms.delivery-reports", ids="4,x")

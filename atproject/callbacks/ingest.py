@@ -42,14 +42,23 @@ class Outcome:
 
 
 def ingest(
-    model: type[CallbackEvent], parsed: ParsedBody, *, source_ip: str | None = None, apply_effect: bool = True
+    model: type[CallbackEvent],
+    parsed: ParsedBody,
+    *,
+    source_ip: str | None = None,
+    apply_effect: bool = True,
+    received_at=None,
+    answered: str | None = None,
 ) -> Outcome:
     """Store one delivery of a callback of kind `model` and apply its effect once.
 
     `apply_effect=False` stores it without its effect (a backfill of old
-    inbound messages must not send auto-replies hours late).
+    inbound messages must not send auto-replies hours late). A replayed
+    callback passes when it arrived (`received_at`) and, for an interactive
+    kind, the answer its caller got while the database was down (`answered`):
+    its effect then records that answer instead of computing a new one.
     """
-    now = timezone.now()
+    now = received_at or timezone.now()
     row = {
         "payload": jsonable(parsed.data),
         "raw_body": parsed.raw_text,
@@ -74,7 +83,7 @@ def ingest(
         return Outcome(event, created=True, error=str(exc))
 
     values = {**row, **fields}
-    if model.dedupe_window is None and apply_effect:
+    if model.dedupe_window is None and apply_effect and answered is None:
         stored = _store_and_apply_at_once(model, key, values, now)
         if stored is not None:
             return stored
@@ -84,7 +93,10 @@ def ingest(
             event, created = _find_or_create(model, key, values, now)
             if created and apply_effect:
                 applying = event
-                event.apply()
+                if answered is None:
+                    event.apply()
+                else:
+                    event.apply_answered(answered)
     except Exception as exc:
         if applying is None:  # storing failed, not the effect: the caller's problem (503 and spool)
             raise

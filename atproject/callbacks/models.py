@@ -164,3 +164,12 @@ class CallbackEvent(models.Model):
 
     def apply(self) -> None:
         """The callback's effect on the rest of the system; runs once, with the row in one transaction."""
+
+    def apply_answered(self, answer: str) -> None:
+        """The effect of a callback replayed from the spool, whose caller got `answer` while the database was down.
+
+        Passive kinds answered nothing that matters: their effect is the usual
+        one. Interactive kinds record the answer the caller got (an apology, a
+        refusal) instead of computing one now.
+        """
+        self.apply()

@@ -4,6 +4,7 @@ Apps answer differently (USSD screens, voice XML) by overriding `respond()`; the
 path to it is the same for every kind.
 """
 
+import json
 import logging
 import time
 from contextvars import ContextVar
@@ -11,6 +12,7 @@ from contextvars import ContextVar
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections, router
 from django.http import HttpResponse
+from django.utils import timezone
 from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -85,6 +87,7 @@ class CallbackView(APIView):
 
     def post(self, request, *args, **kwargs):
         _arrived.set(time.perf_counter())
+        arrived_at = timezone.now()
         django_request = request._request
         body = read_body(django_request)
         parsed = parse_body(body, django_request.content_type, django_request)
@@ -93,8 +96,15 @@ class CallbackView(APIView):
             with database_deadline(connection, settings.AT_CALLBACK_DB_TIMEOUT) as deadline:
                 outcome = self.store(parsed, client_ip(django_request), deadline)
         except (OperationalError, InterfaceError):
-            spool(self.kind_name, django_request.content_type, body, client_ip(django_request))
-            return self.unavailable()
+            keep = {"received_at": arrived_at}
+            try:
+                response = self.unavailable()
+            except ServiceUnavailable:
+                spool(self.kind_name, django_request.content_type, body, client_ip(django_request), **keep)
+                raise
+            answer = json.dumps(response.data) if hasattr(response, "data") else response.content.decode()
+            spool(self.kind_name, django_request.content_type, body, client_ip(django_request), answer=answer, **keep)
+            return response
         if outcome.error:
             return self.refuse(outcome)
         return self.respond(outcome)

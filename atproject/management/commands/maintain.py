@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import InterfaceError, OperationalError
 
 from atproject import maintenance
-from atproject.callbacks.spool import replay
+from atproject.callbacks.replay import replay
 from atproject.tasks import heartbeat
 
 
@@ -31,9 +31,9 @@ class Command(BaseCommand):
             time.sleep(every)
 
     def run_once(self):
-        stored, waiting = replay()
-        if stored or waiting:
-            self.stdout.write(f"spool: {stored} stored, {waiting} waiting")
+        stored, waiting, quarantined = replay()
+        if stored or waiting or quarantined:
+            self.stdout.write(f"spool: {stored} stored, {waiting} waiting, {quarantined} unreadable (quarantined)")
         reaped = maintenance.reap()
         if any(reaped.values()):
             self.stdout.write(f"reaped: {reaped}")

@@ -2,11 +2,12 @@
 
 The SDK's public methods build and validate AT's requests (field names, form or
 JSON bodies, phone checks). Their transport is replaced here, once, because the
-SDK's own loses what a sender needs (AT-REFERENCE.md §1, "Known bugs"):
+SDK's own (africastalking 2.0.3) loses what a sender needs:
 
 - errors carry no HTTP status (a 409 DoNotDisturb answer holds per-recipient
   statuses in its body), and transport errors do not say whether the request
-  may have reached AT: every failure here is one `ATError` that does;
+  may have reached AT: every failure here is one `ATError` that does, and says
+  "never reached" only when the connection itself failed (see `_never_sent`);
 - `application/json; charset=utf-8` answers came back as str: any JSON answer
   is parsed;
 - no connection reuse: one pooled `requests.Session` per thread;
@@ -21,6 +22,7 @@ simulator, a stub in tests).
 import functools
 import json
 import logging
+import ssl
 import threading
 from dataclasses import dataclass
 from decimal import Decimal
@@ -33,7 +35,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 logger = logging.getLogger("atproject.gateway")
 
-# AT's per-recipient SMS statusCode values (AT-REFERENCE.md §2).
+# AT's per-recipient SMS statusCode values, as AT's SMS documentation lists them.
 SMS_STATUS_CODES = {
     100: "Processed",
     101: "Sent",
@@ -58,8 +60,8 @@ class ATError(Exception):
 
     `status` is AT's HTTP status (None when no answer came), `body` its answer,
     and `reached` whether the request may have reached AT: when it may have, a
-    retry could send twice. `invalid`: the SDK refused the arguments, nothing
-    was sent, and trying again cannot help.
+    retry could send twice. `invalid`: the SDK refused the arguments (or the
+    request could not be built), nothing was sent, and trying again cannot help.
     """
 
     def __init__(
@@ -73,8 +75,14 @@ class ATError(Exception):
 
     @property
     def retryable(self) -> bool:
-        """Safe and useful to try again: AT never got the request, or said it could not take it now."""
-        return not self.invalid and (not self.reached or self.status in (502, 503, 504))
+        """Safe and useful to try again: the request provably never reached AT (the connection failed)."""
+        return not self.invalid and not self.reached
+
+    @property
+    def gateway_error(self) -> bool:
+        """AT's side answered 502/503/504. Usually nothing was done, but such an answer can also
+        follow a request AT accepted: a retry may send twice (AT_RETRY_GATEWAY_ERRORS opts in)."""
+        return self.status in (502, 503, 504)
 
     def json(self):
         """The answer's body as JSON, or None."""
@@ -94,12 +102,13 @@ class _Transport:
             raise ATError("callbacks are not supported by the gateway", invalid=True)
         try:
             response = _session().request(method, url, headers=headers, data=data, params=params, timeout=self._timeout)
-        except requests.exceptions.ConnectionError as exc:
-            reached = not _connect_failed(exc)
-            raise ATError(f"AT could not be reached: {_describe(exc)}", reached=reached) from None
-        except requests.exceptions.Timeout as exc:
-            raise ATError(f"AT did not answer in time: {_describe(exc)}", reached=True) from None
+        except _UNBUILDABLE as exc:
+            raise ATError(f"the request to AT could not be made: {_describe(exc)}", invalid=True) from None
         except requests.exceptions.RequestException as exc:
+            if _never_sent(exc):
+                raise ATError(f"AT could not be reached: {_describe(exc)}", reached=False) from None
+            if isinstance(exc, requests.exceptions.Timeout):
+                raise ATError(f"AT did not answer in time: {_describe(exc)}", reached=True) from None
             raise ATError(f"AT request failed: {_describe(exc)}", reached=True) from None
         if not 200 <= response.status_code < 300:
             raise ATError(
@@ -113,12 +122,63 @@ class _Transport:
             return response.text
 
 
-def _connect_failed(exc: requests.exceptions.ConnectionError) -> bool:
-    """True when the connection was never made, so AT cannot have received the request."""
+# Refused by requests before any connection was made (a malformed URL or header).
+_UNBUILDABLE = (
+    requests.exceptions.URLRequired,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidHeader,
+)
+
+
+def _never_sent(exc: requests.exceptions.RequestException) -> bool:
+    """True only when the failure proves that AT cannot have received the request.
+
+    The request's bytes go out only once a connection is open: DNS resolved,
+    TCP connected and, for https, the TLS handshake done (certificates and host
+    name verified). A failure raised while that connection was being made — a
+    refused connection, a DNS failure, a connect timeout, a TLS handshake that
+    failed or timed out — proves it. Everything else (a read timeout, a reset or
+    a TLS error on an open connection, a closed kept-alive connection) may come
+    after AT got the request, and does not.
+
+    requests raises `SSLError` and even `ReadTimeout` for a failed handshake, so
+    the type alone does not tell: the wrapped urllib3 and `ssl` errors do (a
+    certificate that failed verification), or where they were raised (inside
+    urllib3's `connect`, which opens the connection and does the handshake).
+    """
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return True
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+    for error in _wrapped(exc):
+        if isinstance(error, (NewConnectionError, ConnectTimeoutError, ssl.SSLCertVerificationError)):
+            return True
+        if _raised_while_connecting(error):
+            return True
+    return False
+
+
+def _wrapped(exc: BaseException) -> list[BaseException]:
+    """`exc` and every error it wraps (urllib3's `reason`, arguments, causes), each once."""
+    found: list[BaseException] = []
+    todo: list = [exc]
+    while todo:
+        error = todo.pop()
+        if not isinstance(error, BaseException) or any(error is seen for seen in found):
+            continue
+        found.append(error)
+        todo.extend([getattr(error, "reason", None), error.__cause__, error.__context__, *error.args])
+    return found
+
+
+def _raised_while_connecting(error: BaseException) -> bool:
+    traceback = error.__traceback__
+    while traceback is not None:
+        frame = traceback.tb_frame
+        if frame.f_code.co_name == "connect" and frame.f_globals.get("__name__") == "urllib3.connection":
+            return True
+        traceback = traceback.tb_next
+    return False
 
 
 def _describe(exc: Exception) -> str:

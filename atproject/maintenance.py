@@ -12,7 +12,6 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
 from atproject.callbacks.models import CallbackEvent
@@ -36,8 +35,14 @@ def event_models():
 
 
 def reap(stale_after: timedelta | None = None) -> dict[str, int]:
-    """Tasks left running by a dead worker → failed; their rows stuck in `sending` → `unknown`
-    (they may have reached AT), or back to the queue when a repeat cannot send twice (airtime)."""
+    """Tasks left running by a dead worker → failed; their rows stuck in `sending` → `unknown`.
+
+    A row is `sending` while its request is with AT, so a worker that died then
+    may have had it delivered: it is never queued again (airtime included: AT
+    delivered it, and would then refuse the repeat). Each model then settles
+    what it can from callbacks that came first (`after_unknown`: airtime's
+    status by phone, amount and currency); the rest is for staff.
+    """
     if stale_after is None:
         stale_after = timedelta(seconds=settings.AT_REAP_AFTER_SECONDS)
     cutoff = timezone.now() - stale_after
@@ -47,30 +52,19 @@ def reap(stale_after: timedelta | None = None) -> dict[str, int]:
         counts["tasks"] += 1
     for model in outbound_models():
         stuck = list(
-            model.objects.filter(status=OutboundStatus.SENDING, updated_at__lt=cutoff).values_list("pk", "attempts")
+            model.objects.filter(status=OutboundStatus.SENDING, updated_at__lt=cutoff).values_list("pk", flat=True)
         )
         if not stuck:
             continue
-        retry = [pk for pk, attempts in stuck if model.idempotent and attempts < settings.AT_SEND_MAX_ATTEMPTS]
-        give_up = [pk for pk, _attempts in stuck if pk not in retry]
         with transaction.atomic():
-            if retry:
-                model.requeue(retry)
-                import_string(model.send_task).enqueue(retry)
-            if give_up:
-                model.advance(
-                    give_up,
-                    OutboundStatus.UNKNOWN,
-                    failure_reason="the worker stopped while sending: it may have been sent",
-                )
+            model.advance(
+                model.objects.filter(pk__in=stuck, status=OutboundStatus.SENDING, updated_at__lt=cutoff),
+                OutboundStatus.UNKNOWN,
+                failure_reason="the worker stopped while sending: it may have been sent",
+            )
+            model.after_unknown(stuck)
         counts[model._meta.label] = len(stuck)
-        logger.warning(
-            "%s: %d stuck while sending (%d re-queued, %d unknown)",
-            model._meta.label,
-            len(stuck),
-            len(retry),
-            len(give_up),
-        )
+        logger.warning("%s: %d stuck while sending, now unknown", model._meta.label, len(stuck))
     return counts
 
 

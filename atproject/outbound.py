@@ -2,13 +2,16 @@
 
 A service function creates outbound rows `queued` and enqueues a task; the task
 claims them (`sending`), calls AT with no transaction or lock held, and stores
-AT's answer. A status only ever moves up the rank (DESIGN.md "Outbound"):
+AT's answer. A status only ever moves up the rank:
 
     queued < sending < submitted, unknown < sent, buffered
            < failed, expired, rejected, blocked < delivered
 
-(`failed` → `delivered` is allowed: AT retries premium SMS.) The one move down
-is a retry putting a row that never reached AT back to `queued`.
+(`failed` → `delivered` is allowed: AT retries premium SMS, and a late airtime
+status may follow a failure.) The one move down is a retry putting a row whose
+request provably never reached AT back to `queued`: nothing that may have
+reached AT is sent again automatically; it is `unknown`, for a callback or
+staff to settle.
 """
 
 import logging
@@ -66,21 +69,27 @@ def retry_delay(attempt: int) -> timedelta:
     return timedelta(seconds=min(settings.AT_RETRY_BACKOFF * 2 ** max(attempt - 1, 0), 3600))
 
 
-def handle_failure(model, rows, exc, *, retry_task, what: str, idempotent: bool = False) -> str:
-    """After a failed call to AT for `rows`: retry only what cannot have been sent twice.
+def handle_failure(model, rows, exc, *, retry_task, what: str) -> str:
+    """After a failed call to AT for `rows`: retry only what cannot have been sent; returns the rows' status.
 
-    Never reached AT, or AT answered 502/503/504: back to `queued`, and
-    `retry_task` is enqueued for them after a backoff, until AT_SEND_MAX_ATTEMPTS
-    (then `failed`). Refused by the SDK or AT (4xx): `rejected`. Anything that
-    may have reached AT (read timeout, 500): `unknown`, for staff to decide —
-    unless the request is `idempotent` (airtime: the same idempotency key on
-    every try), when it is retried too. Returns the status the rows were left in.
+    - Provably never reached AT (connection refused, DNS failure, connect
+      timeout, TLS handshake failure): back to `queued`, and `retry_task` is
+      enqueued for them after a backoff, until AT_SEND_MAX_ATTEMPTS (then
+      `failed`).
+    - Refused by the SDK, or by AT with a 4xx: `rejected`.
+    - Anything else may have reached AT (a read timeout, a 500, a 502/503/504):
+      `unknown`, for a callback or staff to settle; nothing is sent twice.
+      With AT_RETRY_GATEWAY_ERRORS on, a 502/503/504 is retried like a request
+      that never reached AT, for the models that allow it (`retry_gateway_errors`:
+      SMS, calls and SIM swap checks, never airtime), and ends `unknown` after
+      the last try.
+
+    Rows left `unknown` are handed to `model.after_unknown`.
     """
     ids = [row.pk for row in rows]
     attempts = max(row.attempts for row in rows)
-    ambiguous = exc.reached and not exc.invalid and (exc.status is None or exc.status >= 500)
-    retry = exc.retryable or (idempotent and ambiguous)
-    if retry and attempts < settings.AT_SEND_MAX_ATTEMPTS:
+    gateway_retry = exc.gateway_error and settings.AT_RETRY_GATEWAY_ERRORS and model.retry_gateway_errors
+    if (exc.retryable or gateway_retry) and attempts < settings.AT_SEND_MAX_ATTEMPTS:
         with transaction.atomic():
             model.requeue(ids)
             retry_task.using(run_after=timezone.now() + retry_delay(attempts)).enqueue(ids)
@@ -88,15 +97,18 @@ def handle_failure(model, rows, exc, *, retry_task, what: str, idempotent: bool 
         return OutboundStatus.QUEUED
     if exc.retryable:
         status, reason = OutboundStatus.FAILED, f"not sent after {attempts} attempts: {exc}"
-    elif retry:
-        status, reason = OutboundStatus.UNKNOWN, f"no answer after {attempts} attempts, may have been sent: {exc}"
     elif not exc.reached:
         status, reason = OutboundStatus.REJECTED, str(exc)
     elif exc.status is not None and 400 <= exc.status < 500:
         status, reason = OutboundStatus.REJECTED, f"AT refused the request: {exc}"
+    elif gateway_retry:
+        status, reason = OutboundStatus.UNKNOWN, f"may have been sent (tried {attempts} times): {exc}"
     else:
         status, reason = OutboundStatus.UNKNOWN, f"may have been sent: {exc}"
-    model.advance(ids, status, failure_reason=reason[:255])
+    with transaction.atomic():
+        model.advance(ids, status, failure_reason=reason[:255])
+        if status == OutboundStatus.UNKNOWN:
+            model.after_unknown(ids)
     logger.error("%s for %d recipient(s) ended %s: %s", what, len(ids), status, reason)
     return status
 
@@ -180,8 +192,8 @@ class OutboundRequest(models.Model):
 
     #: Dotted path of the task that sends rows of this model (it takes a list of ids).
     send_task: ClassVar[str] = ""
-    #: True when a repeat of the request cannot send twice (airtime's idempotency key).
-    idempotent: ClassVar[bool] = False
+    #: Whether AT_RETRY_GATEWAY_ERRORS may retry this model's requests after a 502/503/504 (a retry may send twice).
+    retry_gateway_errors: ClassVar[bool] = True
 
     class Meta:
         abstract = True
@@ -207,6 +219,11 @@ class OutboundRequest(models.Model):
                 status=OutboundStatus.SENDING, attempts=F("attempts") + 1, updated_at=timezone.now()
             )
         return claimed
+
+    @classmethod
+    def after_unknown(cls, pks) -> None:
+        """Rows of `pks` were just marked `unknown` (in the same transaction): a model whose callbacks may have
+        come first, with nothing yet to link them by, settles the rows from them here. Default: nothing."""
 
     @classmethod
     def requeue(cls, pks) -> int:

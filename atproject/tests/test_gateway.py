@@ -1,12 +1,18 @@
 """The AT gateway against AT's HTTP API, replaced by `responses` at the HTTP layer."""
 
 import json
+import socket
+import ssl
+import threading
+from contextlib import contextmanager
 from decimal import Decimal
 from urllib.parse import parse_qs
 
 import pytest
 import requests
 import responses
+import urllib3
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from atproject import gateway
 
@@ -34,6 +40,63 @@ def at_credentials(settings):
 
 def form(call) -> dict:
     return {k: v[0] for k, v in parse_qs(call.request.body).items()}
+
+
+# --- Transport failures, built as requests raises them (for `responses` to raise) ----------------------
+
+
+def refused_connection(url=STUB) -> requests.exceptions.ConnectionError:
+    """Nothing listens on AT's port: the connection was never made."""
+    reason = NewConnectionError(None, "Failed to establish a new connection: [Errno 111] Connection refused")
+    return requests.exceptions.ConnectionError(MaxRetryError(None, url, reason))
+
+
+def failed_certificate(url=STUB) -> requests.exceptions.SSLError:
+    """The TLS handshake failed: the server's certificate did not verify, so no request was sent."""
+    error = ssl.SSLCertVerificationError(
+        1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate (_ssl.c:1006)"
+    )
+    return requests.exceptions.SSLError(MaxRetryError(None, url, urllib3.exceptions.SSLError(error)))
+
+
+def tls_error_on_open_connection(url=STUB) -> requests.exceptions.SSLError:
+    """A TLS error with nothing showing it happened in the handshake: AT may have the request."""
+    error = ssl.SSLError(1, "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] decryption failed or bad record mac")
+    return requests.exceptions.SSLError(MaxRetryError(None, url, urllib3.exceptions.SSLError(error)))
+
+
+@contextmanager
+def tcp_server(handle):
+    """A local plain-TCP server calling `handle(connection)` for each client; yields its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held = []
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            held.append(connection)
+            handle(connection)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+        for connection in held:
+            connection.close()
+
+
+def answers_plain_http(connection):
+    connection.recv(1024)
+    connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    connection.close()
+
+
+def stays_silent(connection):
+    pass
 
 
 @responses.activate
@@ -123,7 +186,7 @@ def test_json_with_charset_is_parsed():
 
 
 @pytest.mark.parametrize(
-    ("status", "body", "retryable"),
+    ("status", "body", "gateway_error"),
     [
         (401, "The supplied authentication is invalid", False),
         (500, "Internal Server Error", False),
@@ -133,12 +196,19 @@ def test_json_with_charset_is_parsed():
     ],
 )
 @responses.activate
-def test_http_errors_carry_status_body_and_whether_to_retry(status, body, retryable):
+def test_http_errors_reached_at_and_are_never_retryable(status, body, gateway_error):
+    """Any answer, a 502/503/504 included, means AT had the request: only AT_RETRY_GATEWAY_ERRORS may retry those."""
     responses.post(SANDBOX_SMS, body=body, status=status)
     with pytest.raises(gateway.ATError) as caught:
         gateway.send_sms("Hello", ["+254711000000"])
     error = caught.value
-    assert (error.status, error.body, error.reached, error.retryable) == (status, body, True, retryable)
+    assert (error.status, error.body, error.reached, error.retryable, error.gateway_error) == (
+        status,
+        body,
+        True,
+        False,
+        gateway_error,
+    )
     assert "atsk_test_key" not in str(error)
 
 
@@ -149,12 +219,68 @@ def test_connect_error_never_reached_at(settings):
     assert (caught.value.status, caught.value.reached, caught.value.retryable) == (None, False, True)
 
 
+@pytest.mark.parametrize(
+    ("failure", "reached"),
+    [
+        (refused_connection(SANDBOX_SMS), False),
+        (failed_certificate(SANDBOX_SMS), False),
+        (tls_error_on_open_connection(SANDBOX_SMS), True),
+        (requests.exceptions.ConnectionError("Connection aborted: RemoteDisconnected"), True),
+        (requests.exceptions.ChunkedEncodingError("Connection broken"), True),
+    ],
+    ids=["refused", "certificate-not-verified", "tls-error-on-open-connection", "aborted", "broken-answer"],
+)
+@responses.activate
+def test_only_a_failed_connection_proves_the_request_never_reached_at(failure, reached):
+    responses.post(SANDBOX_SMS, body=failure)
+    with pytest.raises(gateway.ATError) as caught:
+        gateway.send_sms("Hello", ["+254711000000"])
+    assert (caught.value.reached, caught.value.retryable) == (reached, not reached)
+
+
+def test_a_tls_handshake_that_fails_never_reached_at(settings):
+    """A real handshake with a server that does not speak TLS: requests raises SSLError before sending anything."""
+    with tcp_server(answers_plain_http) as port:
+        settings.AT_API_URL = f"https://127.0.0.1:{port}"
+        with pytest.raises(gateway.ATError) as caught:
+            gateway.send_sms("Hello", ["+254711000000"])
+    assert "SSLError" in str(caught.value)
+    assert (caught.value.reached, caught.value.retryable) == (False, True)
+
+
+def test_a_tls_handshake_that_times_out_never_reached_at(settings):
+    """requests calls a stalled handshake a ReadTimeout; it still happened before anything was sent."""
+    settings.AT_CONNECT_TIMEOUT = settings.AT_READ_TIMEOUT = 0.3
+    with tcp_server(stays_silent) as port:
+        settings.AT_API_URL = f"https://127.0.0.1:{port}"
+        with pytest.raises(gateway.ATError) as caught:
+            gateway.send_sms("Hello", ["+254711000000"])
+    assert (caught.value.reached, caught.value.retryable) == (False, True)
+
+
+def test_silence_after_the_request_was_sent_may_have_reached_at(settings):
+    settings.AT_CONNECT_TIMEOUT = settings.AT_READ_TIMEOUT = 0.3
+    with tcp_server(stays_silent) as port:
+        settings.AT_API_URL = f"http://127.0.0.1:{port}"
+        with pytest.raises(gateway.ATError) as caught:
+            gateway.send_sms("Hello", ["+254711000000"])
+    assert "did not answer in time" in str(caught.value)
+    assert (caught.value.reached, caught.value.retryable) == (True, False)
+
+
 @responses.activate
 def test_read_timeout_may_have_reached_at():
     responses.post(SANDBOX_SMS, body=requests.exceptions.ReadTimeout("read timed out"))
     with pytest.raises(gateway.ATError) as caught:
         gateway.send_sms("Hello", ["+254711000000"])
     assert (caught.value.status, caught.value.reached, caught.value.retryable) == (None, True, False)
+
+
+def test_a_request_that_cannot_be_built_is_refused_before_sending(settings):
+    settings.AT_API_URL = "http://"  # no host: requests refuses to send
+    with pytest.raises(gateway.ATError) as caught:
+        gateway.send_sms("Hello", ["+254711000000"])
+    assert (caught.value.invalid, caught.value.reached, caught.value.retryable) == (True, False, False)
 
 
 def test_invalid_number_is_refused_before_any_request():

@@ -10,7 +10,8 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from atproject.outbound import OutboundStatus
-from atproject.testing import load_payload, post_callback, run_worker
+from atproject.testing import load_payload, make_deferred_tasks_due, post_callback, run_worker
+from atproject.tests.test_gateway import refused_connection
 from simswap.models import SimSwapCheck, SimSwapStatusEvent
 from simswap.services import queue_checks
 
@@ -50,7 +51,7 @@ def stub_host(settings):
 
 @pytest.fixture
 def api(django_user_model):
-    user = django_user_model.objects.create_user("fraud", password="pw")
+    user = django_user_model.objects.create_user("fraud", password="pw", is_staff=True)  # tokens: staff only
     user.user_permissions.add(Permission.objects.get(codename="add_simswapcheck"))
     return Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
 
@@ -78,9 +79,49 @@ def test_invoke_then_worker_stores_request_id_and_carrier(api):
 
 
 def test_needs_its_permission(django_user_model):
-    user = django_user_model.objects.create_user("nobody", password="pw")
+    user = django_user_model.objects.create_user("nobody", password="pw", is_staff=True)
     client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     assert client.get("/api/sim-swap/invoke-check-simswap", {"phone": "+254711000000"}).status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_503_ends_unknown_by_default_and_is_checked_once():
+    queue_checks(["+254711000000"])
+    with responses.RequestsMock() as mock:
+        mock.post(AT_SIM_SWAP, body="Service Unavailable", status=503)
+        run_worker()
+        make_deferred_tasks_due()
+        run_worker()
+        assert len(mock.calls) == 1
+    check = SimSwapCheck.objects.get()
+    assert (check.status, check.attempts) == (OutboundStatus.UNKNOWN, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_at_retry_gateway_errors_a_503_is_retried(settings):
+    settings.AT_RETRY_GATEWAY_ERRORS = True
+    queue_checks(["+254711000000"])
+    with responses.RequestsMock() as mock:
+        mock.post(AT_SIM_SWAP, body="Service Unavailable", status=503)
+        run_worker()
+        mock.replace(responses.POST, AT_SIM_SWAP, json=at_answer("+254711000000"))
+        assert make_deferred_tasks_due() == 1
+        run_worker()
+        assert len(mock.calls) == 2
+    check = SimSwapCheck.objects.get()
+    assert (check.status, check.attempts, check.at_request_id) == (OutboundStatus.SUBMITTED, 2, "ATSwpid_0")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_check_that_never_reached_at_is_retried():
+    queue_checks(["+254711000000"])
+    with responses.RequestsMock() as mock:
+        mock.post(AT_SIM_SWAP, body=refused_connection(AT_SIM_SWAP))
+        run_worker()
+        mock.replace(responses.POST, AT_SIM_SWAP, json=at_answer("+254711000000"))
+        assert make_deferred_tasks_due() == 1
+        run_worker()
+    assert SimSwapCheck.objects.get().status == OutboundStatus.SUBMITTED
 
 
 def submitted(request_id="ATSwpid_4032b7bfddd5fdca0c401184a84cbb0d"):

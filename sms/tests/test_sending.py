@@ -12,6 +12,7 @@ from atproject.callbacks.ingest import reprocess
 from atproject.callbacks.models import ProcessingState
 from atproject.outbound import RANK, OutboundStatus, statuses_below
 from atproject.testing import load_payload, make_deferred_tasks_due, post_callback, run_worker, table_refuses
+from atproject.tests.test_gateway import failed_certificate, refused_connection, tls_error_on_open_connection
 from sms import services
 from sms.models import AutoReplyRule, DeliveryReport, OptOut, OutboundMessage, SendSource, SmsMode
 from sms.tests.conftest import SMS_URL
@@ -216,30 +217,42 @@ def test_connect_error_is_retried_later_then_fails_after_max_attempts(settings):
     assert make_deferred_tasks_due() == 0
 
 
-def test_503_is_retried_and_the_retry_sends_once(settings):
+def accepted(message_id="ATXid_r"):
+    recipient = {
+        "statusCode": 101,
+        "number": PHONES[0],
+        "status": "Success",
+        "cost": "KES 0.8",
+        "messageId": message_id,
+    }
+    return {"SMSMessageData": {"Recipients": [recipient]}}
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_a_gateway_error_ends_unknown_and_is_not_retried_by_default(settings, status):
+    """A 502/503/504 can follow a request AT accepted: a retry could send the message twice."""
     settings.AT_API_URL = "http://at.stub"
+    with responses.RequestsMock() as mock:
+        mock.post(SMS_URL, body="Service Unavailable", status=status)
+        services.queue_sms(PHONES[:1], "Hello")
+        run_worker()
+        assert make_deferred_tasks_due() == 0
+        run_worker()
+        assert len(mock.calls) == 1
+    message = OutboundMessage.objects.get()
+    assert (message.status, message.attempts) == (OutboundStatus.UNKNOWN, 1)
+    assert message.failure_reason.startswith(f"may have been sent: AT answered HTTP {status}")
+
+
+def test_with_at_retry_gateway_errors_a_503_is_retried_and_the_retry_sends_once(settings):
+    settings.AT_API_URL = "http://at.stub"
+    settings.AT_RETRY_GATEWAY_ERRORS = True
     with responses.RequestsMock() as mock:
         mock.post(SMS_URL, body="Service Unavailable", status=503)
         services.queue_sms(PHONES[:1], "Hello")
         run_worker()
         assert OutboundMessage.objects.get().status == OutboundStatus.QUEUED
-        mock.replace(
-            responses.POST,
-            SMS_URL,
-            json={
-                "SMSMessageData": {
-                    "Recipients": [
-                        {
-                            "statusCode": 101,
-                            "number": PHONES[0],
-                            "status": "Success",
-                            "cost": "KES 0.8",
-                            "messageId": "ATXid_r",
-                        }
-                    ]
-                }
-            },
-        )
+        mock.replace(responses.POST, SMS_URL, json=accepted())
         make_deferred_tasks_due()
         run_worker()
         run_worker()  # nothing left: no third call
@@ -248,16 +261,54 @@ def test_503_is_retried_and_the_retry_sends_once(settings):
     assert (message.status, message.at_message_id, message.attempts) == (OutboundStatus.SUBMITTED, "ATXid_r", 2)
 
 
+def test_with_at_retry_gateway_errors_the_last_503_still_ends_unknown(settings):
+    settings.AT_API_URL = "http://at.stub"
+    settings.AT_RETRY_GATEWAY_ERRORS = True
+    settings.AT_SEND_MAX_ATTEMPTS = 2
+    with responses.RequestsMock() as mock:
+        mock.post(SMS_URL, body="Service Unavailable", status=503)
+        services.queue_sms(PHONES[:1], "Hello")
+        run_worker()
+        make_deferred_tasks_due()
+        run_worker()
+        assert len(mock.calls) == 2
+    message = OutboundMessage.objects.get()
+    assert (message.status, message.attempts) == (OutboundStatus.UNKNOWN, 2)
+    assert message.failure_reason.startswith("may have been sent (tried 2 times)")
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [refused_connection(SMS_URL), failed_certificate(SMS_URL)],
+    ids=["connection-refused", "tls-handshake-failed"],
+)
+def test_a_request_that_never_reached_at_is_retried(settings, failure):
+    settings.AT_API_URL = "http://at.stub"
+    with responses.RequestsMock() as mock:
+        mock.post(SMS_URL, body=failure)
+        services.queue_sms(PHONES[:1], "Hello")
+        run_worker()
+        assert OutboundMessage.objects.get().status == OutboundStatus.QUEUED
+        mock.replace(responses.POST, SMS_URL, json=accepted())
+        assert make_deferred_tasks_due() == 1
+        run_worker()
+        assert len(mock.calls) == 2
+    message = OutboundMessage.objects.get()
+    assert (message.status, message.attempts) == (OutboundStatus.SUBMITTED, 2)
+
+
 @pytest.mark.parametrize(
     "answer",
     [
         {"body": requests.exceptions.ReadTimeout("read timed out")},
         {"body": "Internal Server Error", "status": 500},
+        {"body": tls_error_on_open_connection(SMS_URL)},
     ],
-    ids=["read-timeout", "http-500"],
+    ids=["read-timeout", "http-500", "tls-error-on-open-connection"],
 )
 def test_ambiguous_failure_ends_unknown_and_is_not_retried(settings, answer):
     settings.AT_API_URL = "http://at.stub"
+    settings.AT_RETRY_GATEWAY_ERRORS = True  # covers gateway errors only
     with responses.RequestsMock() as mock:
         mock.post(SMS_URL, **answer)
         services.queue_sms(PHONES[:1], "Hello")

@@ -1,4 +1,5 @@
-"""Airtime in the admin: transactions with their callbacks, today's spend, and "Send airtime"."""
+"""Airtime in the admin: transactions with their callbacks, today's spend and limits, "Send airtime",
+and settling transactions whose outcome is unknown."""
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -6,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from atproject.admin import (
     CallbackEventAdmin,
@@ -15,25 +17,50 @@ from atproject.admin import (
     form_then_confirm,
     phone_action,
 )
+from atproject.outbound import OutboundStatus
 
 from . import services
-from .forms import AirtimeForm, AirtimeToNumbersForm
-from .models import AirtimeStatusEvent, AirtimeTransaction, AirtimeValidation, DailyAirtimeSpend
+from .forms import AirtimeForm, AirtimeToNumbersForm, SettleForm
+from .models import AirtimeStatusEvent, AirtimeTransaction, AirtimeValidation, DailyAirtimeSpend, operator_day
 
 SEND_PERMISSION = "airtime.send_airtime"
+SETTLE_PERMISSION = "airtime.settle_airtime"
 
 
 def airtime_details(phones, form) -> list[str]:
     """What staff confirm: recipients, amount each, total, and what today's limit leaves."""
     amount, currency = form.cleaned_data["amount"], form.cleaned_data["currency"]
-    limit = services.limit_for(settings.AT_AIRTIME_DAILY_LIMIT, currency)
+    maximum, limit = services.limits_for(currency)  # the form accepts configured currencies only
     return [
         _("%(n)d recipient(s): %(list)s") % {"n": len(phones), "list": ", ".join(phones[:50])},
-        _("%(cur)s %(amount)s each, %(cur)s %(total)s in total.")
-        % {"cur": currency, "amount": amount, "total": amount * len(phones)},
-        _("Already committed today: %(cur)s %(spent)s of %(limit)s.")
-        % {"cur": currency, "spent": services.spent_today(currency), "limit": limit if limit is not None else "∞"},
+        _("%(cur)s %(amount)s each, %(cur)s %(total)s in total (at most %(cur)s %(max)s each).")
+        % {"cur": currency, "amount": amount, "total": amount * len(phones), "max": maximum},
+        _("Already committed today (%(day)s, %(zone)s): %(cur)s %(spent)s of %(limit)s.")
+        % {
+            "day": operator_day(),
+            "zone": settings.TIME_ZONE,
+            "cur": currency,
+            "spent": services.spent_today(currency),
+            "limit": limit,
+        },
     ]
+
+
+def todays_spend() -> list[tuple]:
+    """(currency, committed today, daily limit, most per recipient) for every configured currency, then any
+    other currency with a total today (its limits None: no longer configured)."""
+    totals = dict(DailyAirtimeSpend.objects.filter(day=operator_day()).values_list("currency", "total"))
+    rows = []
+    for currency in sorted(set(services.configured_currencies()) | set(totals)):
+        rows.append(
+            (
+                currency,
+                totals.get(currency, 0),
+                settings.AT_AIRTIME_DAILY_LIMIT.get(currency),
+                settings.AT_AIRTIME_MAX_AMOUNT.get(currency),
+            )
+        )
+    return rows
 
 
 def queue_and_report(modeladmin, request, phones, form) -> bool:
@@ -101,8 +128,7 @@ class AirtimeTransactionAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.Model
         "discount",
         "requested_by",
     )
-    list_filter = ("status", "currency", ("validated_at", admin.EmptyFieldListFilter), "created_at")
-    list_select_related = ("requested_by",)
+    list_filter = ("status", "currency", ("validated_at", admin.EmptyFieldListFilter), "counted", "created_at")
     search_fields = ("phone", "=at_request_id", "=at_transaction_id")
     date_hierarchy = "created_at"
     readonly_fields = (
@@ -127,22 +153,96 @@ class AirtimeTransactionAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.Model
         "updated_at",
         "requested_by",
         "resend_of",
+        "spend_day",
+        "counted",
+        "settled_by",
+        "settled_at",
     )
     fields = readonly_fields
+    list_select_related = ("requested_by",)
     inlines = [ValidationInline, StatusInline]
     change_list_template = "admin/airtime/airtimetransaction/change_list.html"
+    actions = ["settle"]
 
     @admin.display(description=_("validated"), boolean=True, ordering="validated_at")
     def validated(self, obj):
         return obj.validated
 
+    @admin.action(description=_("Settle the selected unknown transactions"), permissions=["settle"])
+    def settle(self, request, queryset):
+        """Staff found out whether unknown airtime arrived: choose delivered or not delivered, confirm, record.
+
+        Only `unknown` transactions are offered and settled; AT's status, if it
+        comes later, still applies.
+        """
+        unknown = queryset.filter(status=OutboundStatus.UNKNOWN)
+        if not unknown.exists():
+            self.message_user(
+                request, _("None of the selected transactions is unknown: nothing to settle."), messages.WARNING
+            )
+            return None
+        form, step, done = form_then_confirm(request, SettleForm)
+        if done:
+            settled = services.settle(
+                list(unknown.values_list("pk", flat=True)),
+                delivered=form.delivered,
+                user=request.user,
+                note=form.cleaned_data["note"],
+            )
+            outcome = _("delivered") if form.delivered else _("not delivered")
+            for txn in settled:
+                note = form.cleaned_data["note"]
+                self.log_change(
+                    request,
+                    txn,
+                    _("Settled as %(outcome)s%(note)s.") % {"outcome": outcome, "note": f": {note}" if note else ""},
+                )
+            self.message_user(
+                request,
+                ngettext(
+                    "Settled %(count)d transaction as %(outcome)s.",
+                    "Settled %(count)d transactions as %(outcome)s.",
+                    len(settled),
+                )
+                % {"count": len(settled), "outcome": outcome},
+                messages.SUCCESS if settled else messages.WARNING,
+            )
+            return None
+        skipped = queryset.count() - unknown.count()
+        details = []
+        if skipped:
+            details.append(_("%(n)d of the selected are not unknown and will not be settled.") % {"n": skipped})
+        if step == "confirm":
+            details.append(
+                _("Delivered: the amount stays counted in its day's total.")
+                if form.delivered
+                else _("Not delivered: the transaction fails and its amount is given back to its day's total.")
+            )
+        return confirmation_page(
+            self,
+            request,
+            unknown,
+            action="settle",
+            form=form,
+            step=step,
+            details=details,
+            summary=_(
+                "These transactions may have reached AT, so they are never sent again automatically. "
+                "Check AT's dashboard (or the recipient) before deciding."
+            ),
+            title=_("Settle unknown airtime") if step == "form" else _("Settle these transactions?"),
+            confirm_label=_("Continue") if step == "form" else _("Yes, settle them"),
+        )
+
+    def has_settle_permission(self, request):
+        return request.user.has_perm(SETTLE_PERMISSION)
+
     def changelist_view(self, request, extra_context=None):
-        today = DailyAirtimeSpend.objects.filter(day=services.today()).order_by("currency")
         extra_context = {
             **(extra_context or {}),
-            "today_spend": [
-                (s.currency, s.total, services.limit_for(settings.AT_AIRTIME_DAILY_LIMIT, s.currency)) for s in today
-            ],
+            "today": operator_day(),
+            "time_zone": settings.TIME_ZONE,
+            "today_spend": todays_spend(),
             "can_send": request.user.has_perm(SEND_PERMISSION),
         }
         return super().changelist_view(request, extra_context)
@@ -231,6 +331,8 @@ class AirtimeStatusEventAdmin(AirtimeCallbackAdmin):
 
 @admin.register(DailyAirtimeSpend)
 class DailyAirtimeSpendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """One row per operator's day (TIME_ZONE) and currency."""
+
     list_display = ("day", "currency", "total")
     list_filter = ("currency",)
     date_hierarchy = "day"

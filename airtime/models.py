@@ -2,7 +2,9 @@
 
 import uuid
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from atproject.callbacks.models import (
@@ -21,11 +23,21 @@ def money_field(verbose_name, **kwargs):
     return models.DecimalField(verbose_name, max_digits=18, decimal_places=4, **kwargs)
 
 
+def operator_day(moment=None):
+    """The operator's date (TIME_ZONE) at `moment` (default: now): the day a daily limit counts in."""
+    return timezone.localdate(moment or timezone.now(), timezone.get_default_timezone())
+
+
 class AirtimeTransaction(OutboundRequest):
-    """Airtime for one recipient; its idempotency key is its own and every retry reuses it."""
+    """Airtime for one recipient; its idempotency key is its own and every retry reuses it.
+
+    Only a request that provably never reached AT is retried; one that may have
+    (a read timeout, a 5xx, a worker that died during the call) is `unknown`
+    until AT's status callback or staff settle it.
+    """
 
     send_task = "airtime.tasks.send_airtime"
-    idempotent = True
+    retry_gateway_errors = False  # a 502/503/504 may follow airtime AT sent: never retried
 
     phone = models.CharField(_("phone"), max_length=PHONE_LENGTH, db_index=True)
     amount = money_field(_("amount"))
@@ -52,11 +64,37 @@ class AirtimeTransaction(OutboundRequest):
     )
     description = models.CharField(_("description"), max_length=255, blank=True)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    spend_day = models.DateField(
+        _("spend day"),
+        default=operator_day,
+        help_text=_("The operator's day whose daily total this amount is counted in (set when it is reserved)."),
+    )
+    counted = models.BooleanField(
+        _("counted"),
+        default=True,
+        help_text=_(
+            "Whether the amount is in its day's total now: given back when the airtime was refused or failed, "
+            "taken again if AT then reports it delivered."
+        ),
+    )
+    settled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("settled by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("Who decided, for an unknown transaction, whether it was delivered."),
+    )
+    settled_at = models.DateTimeField(_("settled at"), null=True, blank=True)
 
     class Meta(OutboundRequest.Meta):
         verbose_name = _("airtime transaction")
         verbose_name_plural = _("airtime transactions")
-        permissions = [("send_airtime", _("Can send airtime"))]
+        permissions = [
+            ("send_airtime", _("Can send airtime")),
+            ("settle_airtime", _("Can settle airtime")),
+        ]
 
     def __str__(self):
         return f"{self.currency} {self.amount} → {self.phone} ({self.get_status_display()})"
@@ -64,6 +102,13 @@ class AirtimeTransaction(OutboundRequest):
     @property
     def validated(self) -> bool:
         return self.validated_at is not None
+
+    @classmethod
+    def after_unknown(cls, pks) -> None:
+        """AT's status may have come before we knew it was ours: settle from it now."""
+        from .services import settle_from_statuses
+
+        settle_from_statuses(pks)
 
 
 class DailyAirtimeSpend(models.Model):

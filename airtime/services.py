@@ -1,10 +1,24 @@
 """Airtime domain logic: limits, queueing, sending, and AT's validation and status callbacks.
 
 Airtime is money, so:
-- every amount is a Decimal parsed from text, never a float;
+- every amount is a Decimal parsed from text, never a float, and one a money
+  column holds (18 digits, 4 of them decimals), as is the request's total;
+- only configured currencies are sent: a currency needs both a per-recipient
+  maximum (AT_AIRTIME_MAX_AMOUNT) and a daily limit (AT_AIRTIME_DAILY_LIMIT);
 - the per-recipient maximum and the day's total per currency are checked before
-  anything is queued; the day's total is reserved with one conditional UPDATE,
-  so two concurrent requests cannot both take the last of it;
+  anything is queued; the day is the operator's (TIME_ZONE), and it is stored
+  on each transaction (`spend_day`), so that giving an amount back or taking it
+  again always touches the day it was counted in. The day's total is reserved
+  with one conditional UPDATE, so two concurrent requests cannot both take the
+  last of it;
+- `counted` says whether a transaction's amount is in its day's total now: it
+  is given back once (refused, failed, settled "not delivered") and taken again
+  when AT (or staff) then says it was delivered, whatever order AT's statuses
+  arrive in: the total counts every amount delivered;
+- a transaction that may have reached AT (a read timeout, a 5xx, a worker that
+  died during the call) is never sent again automatically: it is `unknown`
+  until AT's status callback settles it (matched by phone, amount and currency
+  when we never learnt its requestId) or staff do;
 - AT's validation callback approves only a transaction of ours that is being
   sent (or was just submitted), not validated yet, with the same phone, amount
   and currency; everything else, a replay included, is refused.
@@ -17,10 +31,11 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.utils import timezone
 
-from atproject import gateway
+from atproject import config, gateway
+from atproject.callbacks.models import ProcessingState
 from atproject.callbacks.payload import parse_money
 from atproject.outbound import OutboundStatus, handle_failure
 from atproject.phones import normalize_phone
@@ -32,94 +47,147 @@ from .models import (
     AirtimeValidation,
     DailyAirtimeSpend,
     ValidationDecision,
+    operator_day,
 )
 
 logger = logging.getLogger("atproject.airtime")
 
+#: The largest amount a money column holds.
+MONEY_MAX = config.MONEY_LIMIT - Decimal("0.0001")
+
 
 class AirtimeRefused(ValueError):
-    """A request that breaks a rule (amount, limit): nothing was queued."""
+    """A request that breaks a rule (amount, currency, limit): nothing was queued."""
 
 
-def limit_for(setting: str, currency: str) -> Decimal | None:
-    """A per-currency limit from "1000" or "KES=1000,UGX=30000" (a bare number: the default)."""
-    default, per_currency = None, {}
-    for item in str(setting).split(","):
-        item = item.strip()
-        if not item:
-            continue
-        code, sep, value = item.partition("=")
-        if sep:
-            per_currency[code.strip().upper()] = Decimal(value.strip())
-        else:
-            default = Decimal(code)
-    return per_currency.get(currency.upper(), default)
+# --- Rules -----------------------------------------------------------------------------------
 
 
 def parse_amount(value) -> Decimal:
     """A positive decimal amount from text (never through float); AirtimeRefused naming the problem."""
+    amount = config.parse_amount(value)
+    if amount is not None:
+        return amount
     try:
-        amount = Decimal(str(value).strip())
+        number = Decimal(str(value).strip())
     except InvalidOperation:
-        raise AirtimeRefused("'amount' must be a valid number") from None
-    if not amount.is_finite():
+        number = None
+    if number is None or not number.is_finite():
         raise AirtimeRefused("'amount' must be a valid number")
-    if amount <= 0:
+    if number <= 0:
         raise AirtimeRefused("'amount' must be a positive number")
-    if -amount.as_tuple().exponent > 4:
-        raise AirtimeRefused("'amount' has more than 4 decimal places")
-    return amount
+    if number >= config.MONEY_LIMIT:
+        raise AirtimeRefused(f"'amount' is too large: at most {MONEY_MAX}")
+    raise AirtimeRefused("'amount' has more than 4 decimal places")
 
 
 def parse_currency(value) -> str:
-    currency = str(value or "KES").strip().upper()
-    if len(currency) != 3 or not currency.isalpha():
+    """A 3-letter currency code in capitals ("kes" is KES; "KÉS" or "K3S" are refused)."""
+    text = str(value or "KES")
+    code = config.parse_currency(text) if text.isascii() else None
+    if code is None:
         raise AirtimeRefused("'currency' must be a 3-letter code such as KES")
-    return currency
+    return code
 
 
-def today():
-    return timezone.now().date()
+def configured_currencies() -> list[str]:
+    """The currencies airtime may be sent in: those with both a per-recipient maximum and a daily limit."""
+    return sorted(set(settings.AT_AIRTIME_MAX_AMOUNT) & set(settings.AT_AIRTIME_DAILY_LIMIT))
 
 
-def spent_today(currency: str) -> Decimal:
-    row = DailyAirtimeSpend.objects.filter(day=today(), currency=currency).values_list("total", flat=True).first()
+def limits_for(currency: str) -> tuple[Decimal, Decimal]:
+    """(most per recipient, most per day) for `currency`; AirtimeRefused naming what is missing."""
+    maximum = settings.AT_AIRTIME_MAX_AMOUNT.get(currency)
+    daily = settings.AT_AIRTIME_DAILY_LIMIT.get(currency)
+    if maximum is not None and daily is not None:
+        return maximum, daily
+    missing = []
+    if maximum is None:
+        missing.append("no per-recipient maximum (AT_AIRTIME_MAX_AMOUNT)")
+    if daily is None:
+        missing.append("no daily limit (AT_AIRTIME_DAILY_LIMIT)")
+    enabled = ", ".join(configured_currencies()) or "none"
+    raise AirtimeRefused(
+        f"'currency' {currency} is not configured for airtime: it has {' and '.join(missing)}; configured: {enabled}"
+    )
+
+
+def spent_today(currency: str, *, now=None) -> Decimal:
+    """What is committed in `currency` on the operator's day of `now` (default: today)."""
+    row = (
+        DailyAirtimeSpend.objects.filter(day=operator_day(now), currency=currency)
+        .values_list("total", flat=True)
+        .first()
+    )
     return row or Decimal(0)
 
 
-def reserve(currency: str, amount: Decimal) -> None:
-    """Add `amount` to the day's total, or refuse if it would pass AT_AIRTIME_DAILY_LIMIT. Call in a transaction."""
-    limit = limit_for(settings.AT_AIRTIME_DAILY_LIMIT, currency)
-    day = today()
+def _day_row(day, currency: str):
+    """The day's total row, created at 0 when it does not exist yet; a queryset for UPDATEs."""
     try:
         with transaction.atomic():
             DailyAirtimeSpend.objects.get_or_create(day=day, currency=currency)
     except IntegrityError:  # created concurrently: it exists now
         pass
-    spend = DailyAirtimeSpend.objects.filter(day=day, currency=currency)
-    if limit is not None:
-        spend = spend.filter(total__lte=limit - amount)
-    if spend.update(total=F("total") + amount) != 1:
+    return DailyAirtimeSpend.objects.filter(day=day, currency=currency)
+
+
+def reserve(currency: str, amount: Decimal, day) -> None:
+    """Add `amount` to `day`'s total, or refuse if it would pass AT_AIRTIME_DAILY_LIMIT. Call in a transaction."""
+    _maximum, limit = limits_for(currency)
+    if _day_row(day, currency).filter(total__lte=limit - amount).update(total=F("total") + amount) != 1:
+        spent = DailyAirtimeSpend.objects.filter(day=day, currency=currency).values_list("total", flat=True).first()
         raise AirtimeRefused(
-            f"the daily airtime limit for {currency} ({limit}) would be exceeded: "
-            f"{spent_today(currency)} already committed today"
+            f"the daily airtime limit for {currency} ({limit}) would be exceeded: {spent or 0} already committed today"
         )
 
 
-def release(txn: AirtimeTransaction) -> None:
-    """Give a transaction that will never be paid back to its day's total."""
-    DailyAirtimeSpend.objects.filter(day=txn.created_at.date(), currency=txn.currency).update(
-        total=F("total") - txn.amount
-    )
+def release(txn: AirtimeTransaction) -> bool:
+    """Give a transaction's amount back to the day it was counted in, once: only while it is counted, and
+    never for a delivered one. True when it was given back."""
+    with transaction.atomic():
+        given_back = (
+            AirtimeTransaction.objects.filter(pk=txn.pk, counted=True)
+            .exclude(status=OutboundStatus.DELIVERED)
+            .update(counted=False)
+        )
+        if given_back:
+            DailyAirtimeSpend.objects.filter(day=txn.spend_day, currency=txn.currency).update(
+                total=F("total") - txn.amount
+            )
+    if given_back:
+        logger.info("Airtime %s: %s %s given back to %s", txn.pk, txn.currency, txn.amount, txn.spend_day)
+    return bool(given_back)
 
 
-def queue_airtime(phones, amount, currency="KES", *, user=None) -> list[AirtimeTransaction]:
-    """One transaction per distinct recipient, after every rule is checked; AirtimeRefused otherwise."""
+def retake(txn: AirtimeTransaction) -> bool:
+    """Count a delivered transaction's amount again in its day, if it had been given back (even past the
+    limit: it was delivered). True when it was taken again."""
+    with transaction.atomic():
+        taken = AirtimeTransaction.objects.filter(pk=txn.pk, counted=False).update(counted=True)
+        if taken:
+            _day_row(txn.spend_day, txn.currency).update(total=F("total") + txn.amount)
+    if taken:
+        logger.warning(
+            "Airtime %s delivered after its amount was given back: %s %s counted in %s again",
+            txn.pk,
+            txn.currency,
+            txn.amount,
+            txn.spend_day,
+        )
+    return bool(taken)
+
+
+def queue_airtime(phones, amount, currency="KES", *, user=None, now=None) -> list[AirtimeTransaction]:
+    """One transaction per distinct recipient, after every rule is checked; AirtimeRefused otherwise.
+
+    `now` is when the request was made (default: now): its operator's day is the one the total counts in.
+    """
     from .tasks import send_airtime
 
     amount, currency = parse_amount(amount), parse_currency(currency)
-    maximum = limit_for(settings.AT_AIRTIME_MAX_AMOUNT, currency)
-    if maximum is not None and amount > maximum:
+    maximum, _daily = limits_for(currency)
+    if amount > maximum:
         raise AirtimeRefused(f"'amount' is over the limit of {currency} {maximum} per recipient")
     recipients = []
     for given in phones:
@@ -130,10 +198,28 @@ def queue_airtime(phones, amount, currency="KES", *, user=None) -> list[AirtimeT
             recipients.append(phone)
     if not recipients:
         raise AirtimeRefused("Missing 'phone'")
+    total = amount * len(recipients)
+    if total > MONEY_MAX:
+        raise AirtimeRefused(
+            f"the total ({currency} {total} for {len(recipients)} recipients) is more than an amount can be: "
+            f"at most {MONEY_MAX}"
+        )
+    now = now or timezone.now()
+    day = operator_day(now)
     with transaction.atomic():
-        reserve(currency, amount * len(recipients))
+        reserve(currency, total, day)
         created = AirtimeTransaction.objects.bulk_create(
-            AirtimeTransaction(phone=p, amount=amount, currency=currency, requested_by=user) for p in recipients
+            AirtimeTransaction(
+                phone=p,
+                amount=amount,
+                currency=currency,
+                requested_by=user,
+                created_at=now,
+                updated_at=now,
+                spend_day=day,
+                counted=True,
+            )
+            for p in recipients
         )
         for txn in created:  # one task each: each is its own request to AT, with its own key
             send_airtime.enqueue([txn.pk])
@@ -146,7 +232,12 @@ def queue_airtime(phones, amount, currency="KES", *, user=None) -> list[AirtimeT
 
 def send_queued(transaction_id: int) -> None:
     """Send one queued transaction to AT with its own idempotency key; no lock is held while AT answers
-    (AT calls our validation endpoint in the middle of it)."""
+    (AT calls our validation endpoint in the middle of it).
+
+    Retried (with the same key) only when the request provably never reached AT;
+    anything that may have reached it is left `unknown` (never a 502/503/504
+    retry, whatever AT_RETRY_GATEWAY_ERRORS says).
+    """
     from .tasks import send_airtime
 
     if not AirtimeTransaction.claim([transaction_id]):
@@ -155,9 +246,7 @@ def send_queued(transaction_id: int) -> None:
     try:
         answer = gateway.send_airtime(txn.phone, txn.amount, txn.currency, idempotency_key=str(txn.idempotency_key))
     except gateway.ATError as exc:
-        status = handle_failure(
-            AirtimeTransaction, [txn], exc, retry_task=send_airtime, what="Airtime", idempotent=True
-        )
+        status = handle_failure(AirtimeTransaction, [txn], exc, retry_task=send_airtime, what="Airtime")
         if status in (OutboundStatus.FAILED, OutboundStatus.REJECTED):
             release(txn)
         return
@@ -165,7 +254,11 @@ def send_queued(transaction_id: int) -> None:
 
 
 def store_answer(txn: AirtimeTransaction, answer) -> None:
-    """AT's answer: Sent → submitted with its requestId; Failed → rejected with AT's error message."""
+    """AT's answer: Sent → submitted with its requestId; Failed → rejected with AT's error message.
+
+    A status that got here first (matched by phone and amount) may have moved
+    the transaction on already: AT's answer is still stored, its status kept.
+    """
     entries = (answer.get("responses") or []) if isinstance(answer, dict) else []
     entry = next((e for e in entries if normalize_phone(str(e.get("phoneNumber") or "")) == txn.phone), None)
     now = timezone.now()
@@ -175,6 +268,7 @@ def store_answer(txn: AirtimeTransaction, answer) -> None:
             AirtimeTransaction.advance(
                 [txn.pk], OutboundStatus.UNKNOWN, failure_reason=f"not in AT's answer: {error}"[:255]
             )
+            AirtimeTransaction.after_unknown([txn.pk])
             return
         status, error = str(entry.get("status") or ""), str(entry.get("errorMessage") or "")
         fields = {"at_status": status[:40], "at_error_message": "" if error == "None" else error[:255]}
@@ -182,15 +276,29 @@ def store_answer(txn: AirtimeTransaction, answer) -> None:
         with contextlib.suppress(ValueError):
             fields["discount"], fields["discount_currency"] = parse_money(entry.get("discount") or "0")
         if status.lower() == "sent" and request_id and request_id != "None":
-            AirtimeTransaction.advance(
+            if not AirtimeTransaction.advance(
                 [txn.pk], OutboundStatus.SUBMITTED, at_request_id=request_id, submitted_at=now, **fields
-            )
+            ):
+                _store_late_answer(txn, request_id, submitted_at=now, **fields)
             link_early_statuses(txn.pk, request_id)
-        else:
-            AirtimeTransaction.advance(
-                [txn.pk], OutboundStatus.REJECTED, failure_reason=(error or status)[:255], **fields
-            )
+        elif AirtimeTransaction.advance(
+            [txn.pk], OutboundStatus.REJECTED, failure_reason=(error or status)[:255], **fields
+        ):
             release(txn)
+
+
+def _store_late_answer(txn: AirtimeTransaction, request_id: str, **fields) -> None:
+    """AT's answer for a transaction already past `sending` (delivered by an early status, or reaped)."""
+    AirtimeTransaction.objects.filter(pk=txn.pk).update(**fields)
+    if not AirtimeTransaction.objects.filter(pk=txn.pk, at_request_id="").update(at_request_id=request_id):
+        linked = AirtimeTransaction.objects.filter(pk=txn.pk).values_list("at_request_id", flat=True).first()
+        if linked != request_id:
+            logger.warning(
+                "Airtime %s: AT answered requestId %s, but a status for %s was matched to it",
+                txn.pk,
+                request_id,
+                linked,
+            )
 
 
 # --- Callbacks ---------------------------------------------------------------------------------
@@ -237,31 +345,142 @@ def _why_not(event: AirtimeValidation, window) -> str:
 
 
 def apply_status(event: AirtimeStatusEvent) -> None:
-    """AT's status: Success → delivered, Failed → failed (its description kept); others change nothing."""
+    """AT's status: Success → delivered, Failed → failed (its description kept); others change nothing.
+
+    Linked by requestId; when no transaction has it (its worker died during the
+    call, or AT's answer is not stored yet), to the transaction it matches by
+    phone, amount and currency (`match_transaction`), which then gets the requestId.
+    """
     txn = AirtimeTransaction.objects.filter(at_request_id=event.at_request_id).first()
     if txn is None:
-        return  # arrived before the send's answer was stored: linked by `link_early_statuses`
+        txn = match_transaction(event)
+        if txn is None:
+            return  # linked later: by requestId (`link_early_statuses`) or when one becomes unknown
+        AirtimeTransaction.objects.filter(pk=txn.pk, at_request_id="").update(at_request_id=event.at_request_id)
+        logger.info("Airtime status %s matched to transaction %s by phone and amount", event.at_request_id, txn.pk)
     AirtimeStatusEvent.objects.filter(pk=event.pk).update(transaction=txn)
     event.transaction = txn
     _apply_status_to(txn, event)
 
 
+def match_transaction(event: AirtimeStatusEvent) -> AirtimeTransaction | None:
+    """The transaction with no requestId that a status is for: same phone (E.164), currency and amount as the
+    status's `phoneNumber` and `value` ("KES 100.0000"), created before the status arrived.
+
+    Candidates are `unknown` transactions and those staff settled (they will never
+    learn their requestId otherwise), then ones still `sending` (AT's answer, with
+    the requestId, is on its way); the most recent first.
+    """
+    if not event.phone_e164 or event.value is None or not event.value_currency:
+        return None
+    never_answered = Q(status=OutboundStatus.UNKNOWN) | Q(settled_at__isnull=False)
+    return (
+        AirtimeTransaction.objects.select_for_update()
+        .filter(never_answered | Q(status=OutboundStatus.SENDING))
+        .filter(
+            at_request_id="",
+            phone=event.phone_e164,
+            currency=event.value_currency,
+            amount=event.value,
+            created_at__lte=event.received_at,
+        )
+        .annotate(waiting=Case(When(never_answered, then=Value(0)), default=Value(1), output_field=IntegerField()))
+        .order_by("waiting", "-created_at", "-pk")
+        .first()
+    )
+
+
 def _apply_status_to(txn: AirtimeTransaction, event: AirtimeStatusEvent) -> None:
+    """Success: delivered, and counted again if a failure had given its amount back. Failed: failed and given
+    back, unless it was delivered (the ladder never moves down). Repeats change nothing."""
     status = STATUS_MAP.get(event.status.strip().lower())
     if status is None:
         return
     fields = {"description": event.description[:255]}
     if status == OutboundStatus.DELIVERED:
         fields["delivered_at"] = event.received_at
+        AirtimeTransaction.advance([txn.pk], status, **fields)
+        retake(txn)
     else:
         fields["failure_reason"] = (event.description or event.status)[:255]
-    if AirtimeTransaction.advance([txn.pk], status, **fields) and status == OutboundStatus.FAILED:
-        release(txn)
+        if AirtimeTransaction.advance([txn.pk], status, **fields):
+            release(txn)
 
 
 def link_early_statuses(txn_id: int, request_id: str) -> None:
+    """Link and apply the statuses with `request_id` that arrived before the transaction had it."""
     for event in AirtimeStatusEvent.objects.filter(at_request_id=request_id, transaction__isnull=True).order_by(
-        "received_at"
+        "received_at", "pk"
     ):
         AirtimeStatusEvent.objects.filter(pk=event.pk).update(transaction_id=txn_id)
         _apply_status_to(AirtimeTransaction.objects.get(pk=txn_id), event)
+
+
+def settle_from_statuses(pks) -> None:
+    """Transactions just marked `unknown` with no requestId: a status that arrived earlier and matched none
+    of ours (same phone, currency and amount, received after the transaction was made) settles each."""
+    for txn in AirtimeTransaction.objects.filter(pk__in=pks, status=OutboundStatus.UNKNOWN, at_request_id="").order_by(
+        "created_at", "pk"
+    ):
+        request_id = (
+            AirtimeStatusEvent.objects.filter(
+                transaction__isnull=True,
+                state=ProcessingState.PROCESSED,
+                phone_e164=txn.phone,
+                value_currency=txn.currency,
+                value=txn.amount,
+                received_at__gte=txn.created_at,
+            )
+            .order_by("received_at", "pk")
+            .values_list("at_request_id", flat=True)
+            .first()
+        )
+        if request_id is None or AirtimeTransaction.objects.filter(at_request_id=request_id).exists():
+            continue
+        if AirtimeTransaction.objects.filter(pk=txn.pk, at_request_id="").update(at_request_id=request_id):
+            logger.info("Airtime %s settled from status %s that came first", txn.pk, request_id)
+            link_early_statuses(txn.pk, request_id)
+
+
+# --- Staff ---------------------------------------------------------------------------------------
+
+
+def settle(pks, *, delivered: bool, user, note: str = "", now=None) -> list[AirtimeTransaction]:
+    """Staff decide unknown transactions: delivered (counted) or not delivered (failed, amount given back).
+
+    Only `unknown` ones are settled, each once (one conditional UPDATE); who and
+    when are recorded. A later status from AT still applies: Success after "not
+    delivered" delivers it and counts it again. Returns the settled transactions.
+    """
+    now = now or timezone.now()
+    by = user.get_username() if user is not None else "staff"
+    settled = []
+    for pk in pks:
+        with transaction.atomic():
+            fields = {"settled_by": user, "settled_at": now, "updated_at": now}
+            if delivered:
+                fields.update(
+                    status=OutboundStatus.DELIVERED,
+                    delivered_at=now,
+                    description=(f"settled by {by} as delivered" + (f": {note}" if note else ""))[:255],
+                )
+            else:
+                fields.update(
+                    status=OutboundStatus.FAILED,
+                    failure_reason=(f"settled by {by} as not delivered" + (f": {note}" if note else ""))[:255],
+                )
+            if not AirtimeTransaction.objects.filter(pk=pk, status=OutboundStatus.UNKNOWN).update(**fields):
+                continue
+            txn = AirtimeTransaction.objects.get(pk=pk)
+            if delivered:
+                retake(txn)
+            else:
+                release(txn)
+        settled.append(txn)
+    logger.info(
+        "%d unknown airtime transaction(s) settled as %s by %s",
+        len(settled),
+        "delivered" if delivered else "not delivered",
+        by,
+    )
+    return settled

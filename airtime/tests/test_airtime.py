@@ -1,8 +1,9 @@
-"""Airtime: limits before any AT call, one idempotency key per transaction, validation as a guard."""
+"""Airtime: configured currencies and limits before any AT call, the operator's day, one idempotency key per
+transaction, no re-send of what may have reached AT, validation as a guard."""
 
 import json
 import threading
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qs
 
@@ -21,6 +22,7 @@ from airtime.models import AirtimeStatusEvent, AirtimeTransaction, AirtimeValida
 from atproject.callbacks.models import ProcessingState
 from atproject.outbound import OutboundStatus
 from atproject.testing import database_unavailable, load_payload, make_deferred_tasks_due, post_callback, run_worker
+from atproject.tests.test_gateway import refused_connection
 
 pytestmark = pytest.mark.django_db
 
@@ -32,14 +34,14 @@ AT_SEND = "http://at.stub/version1/airtime/send"
 
 @pytest.fixture(autouse=True)
 def limits(settings):
-    settings.AT_AIRTIME_MAX_AMOUNT = "1000,UGX=30000"
-    settings.AT_AIRTIME_DAILY_LIMIT = "KES=2000"
+    settings.AT_AIRTIME_MAX_AMOUNT = {"KES": Decimal("1000"), "UGX": Decimal("30000")}
+    settings.AT_AIRTIME_DAILY_LIMIT = {"KES": Decimal("2000"), "UGX": Decimal("3000000")}
     settings.AT_API_URL = "http://at.stub"
 
 
 @pytest.fixture
 def api(django_user_model):
-    user = django_user_model.objects.create_user("payer", password="pw")
+    user = django_user_model.objects.create_user("payer", password="pw", is_staff=True)  # tokens: staff only
     user.user_permissions.add(Permission.objects.get(codename="send_airtime"))
     return Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
 
@@ -121,6 +123,82 @@ def test_per_currency_maximum(api):
     assert api.get(INVOKE, {"phone": "+256700000000", "amount": "30001", "currency": "UGX"}).status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("currency", "missing"),
+    [
+        ("USD", "no per-recipient maximum (AT_AIRTIME_MAX_AMOUNT) and no daily limit (AT_AIRTIME_DAILY_LIMIT)"),
+        ("TZS", "no daily limit (AT_AIRTIME_DAILY_LIMIT)"),
+        ("NGN", "no per-recipient maximum (AT_AIRTIME_MAX_AMOUNT)"),
+    ],
+)
+def test_only_currencies_with_both_limits_are_sent(api, settings, currency, missing):
+    settings.AT_AIRTIME_MAX_AMOUNT = {**settings.AT_AIRTIME_MAX_AMOUNT, "TZS": Decimal("5000")}
+    settings.AT_AIRTIME_DAILY_LIMIT = {**settings.AT_AIRTIME_DAILY_LIMIT, "NGN": Decimal("5000")}
+    with responses.RequestsMock():
+        response = api.get(INVOKE, {"phone": "+254711000000", "amount": "10", "currency": currency.lower()})
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": f"'currency' {currency} is not configured for airtime: it has {missing}; configured: KES, UGX"
+    }
+    assert not AirtimeTransaction.objects.exists()
+    assert not DailyAirtimeSpend.objects.exists()
+
+
+@pytest.mark.parametrize("currency", ["KÉS", "K3S", "KESS", "ke\u017f", "k\u0131s", "KE"])
+def test_a_currency_is_three_ascii_letters(api, currency):
+    response = api.get(INVOKE, {"phone": "+254711000000", "amount": "10", "currency": currency})
+    assert response.status_code == 400
+    assert response.json() == {"error": "'currency' must be a 3-letter code such as KES"}
+
+
+def test_a_currency_in_lower_case_or_spaced_is_that_code(api):
+    assert api.get(INVOKE, {"phone": "+254711000000", "amount": "10", "currency": " ugx"}).status_code == 202
+    response = api.get(INVOKE, {"phone": "+254711000000", "amount": "10", "currency": "usd "})
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("'currency' USD is not configured for airtime")
+
+
+@pytest.fixture
+def column_sized_limits(settings):
+    """Limits as large as a money column holds (18 digits, 4 of them decimals)."""
+    settings.AT_AIRTIME_MAX_AMOUNT = {"KES": Decimal("99999999999999.9999")}
+    settings.AT_AIRTIME_DAILY_LIMIT = {"KES": Decimal("99999999999999.9999")}
+
+
+@pytest.mark.parametrize(
+    ("phones", "amount", "error"),
+    [
+        ("+254711000000", "100000000000000", "'amount' is too large: at most 99999999999999.9999"),
+        ("+254711000000", "1e400", "'amount' is too large: at most 99999999999999.9999"),
+        (
+            "+254711000000,+254711000001",
+            "99999999999999.9999",
+            "the total (KES 199999999999999.9998 for 2 recipients) is more than an amount can be: "
+            "at most 99999999999999.9999",
+        ),
+        (
+            "+254711000000,+254711000001",
+            "50000000000000",
+            "the total (KES 100000000000000 for 2 recipients) is more than an amount can be: "
+            "at most 99999999999999.9999",
+        ),
+    ],
+)
+def test_an_amount_or_total_beyond_what_a_column_holds_is_a_400(api, column_sized_limits, phones, amount, error):
+    response = api.get(INVOKE, {"phone": phones, "amount": amount, "currency": "KES"})
+    assert response.status_code == 400
+    assert response.json() == {"error": error}
+    assert not AirtimeTransaction.objects.exists()
+
+
+def test_an_amount_near_what_a_column_holds_is_sent_exactly(api, column_sized_limits):
+    # 14 digits: SQLite keeps a decimal as a float, exact to 15 significant digits (PostgreSQL to all 18).
+    response = api.get(INVOKE, {"phone": "+254711000000", "amount": "99999999999999", "currency": "KES"})
+    assert response.status_code == 202
+    assert AirtimeTransaction.objects.get().amount == Decimal("99999999999999")
+    assert services.spent_today("KES") == Decimal("99999999999999")
+
+
 def test_daily_limit(api):
     assert api.get(INVOKE, {"phone": "+254711000000,+254711000001", "amount": "1000"}).status_code == 202
     response = api.get(INVOKE, {"phone": "+254711000002", "amount": "1"})
@@ -135,7 +213,7 @@ def test_missing_amount_and_phone(api):
 
 
 def test_needs_the_send_airtime_permission(django_user_model):
-    user = django_user_model.objects.create_user("sms-only", password="pw")
+    user = django_user_model.objects.create_user("sms-only", password="pw", is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="add_outboundmessage"))
     client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     response = client.get(INVOKE, {"phone": "+254711000000", "amount": "10"})
@@ -143,9 +221,44 @@ def test_needs_the_send_airtime_permission(django_user_model):
     assert "airtime.send_airtime" in response.json()["error"]
 
 
+# --- The operator's day ----------------------------------------------------------------------------
+
+EVENING = datetime(2026, 3, 1, 19, 30, tzinfo=UTC)  # 22:30 on 1 March in Nairobi
+LATE_NIGHT = datetime(2026, 3, 1, 22, 30, tzinfo=UTC)  # 01:30 on 2 March in Nairobi, still 1 March in UTC
+
+
+def test_the_daily_limit_is_the_operators_day(settings):
+    settings.TIME_ZONE = "Africa/Nairobi"
+    services.queue_airtime(["+254711000001", "+254711000002"], "1000", "KES", now=EVENING)
+    (txn,) = services.queue_airtime(["+254711000003"], "1000", "KES", now=LATE_NIGHT)  # a new day in Nairobi
+    assert txn.spend_day == date(2026, 3, 2)
+    with pytest.raises(services.AirtimeRefused, match="the daily airtime limit for KES"):
+        services.queue_airtime(["+254711000004", "+254711000005"], "1000", "KES", now=LATE_NIGHT + timedelta(minutes=5))
+    assert dict(DailyAirtimeSpend.objects.values_list("day", "total")) == {
+        date(2026, 3, 1): Decimal("2000"),
+        date(2026, 3, 2): Decimal("1000"),
+    }
+    assert services.spent_today("KES", now=LATE_NIGHT) == Decimal("1000")
+
+
+def test_an_amount_is_given_back_to_the_day_it_was_counted_in(settings, client):
+    settings.TIME_ZONE = "Africa/Nairobi"
+    services.queue_airtime(["+254711000001"], "500", "KES", now=EVENING)  # 1 March
+    (txn,) = services.queue_airtime(["+254711000000"], "100", "KES", now=LATE_NIGHT)  # 2 March
+    AirtimeTransaction.objects.filter(pk=txn.pk).update(status=OutboundStatus.SUBMITTED, at_request_id="ATQid_1")
+    payload = {**load_payload("airtime", "status"), "requestId": "ATQid_1", "status": "Failed"}
+    post_callback(client, STATUS, payload, as_json=True)
+    assert dict(DailyAirtimeSpend.objects.values_list("day", "total")) == {
+        date(2026, 3, 1): Decimal("500"),
+        date(2026, 3, 2): Decimal("0"),
+    }
+    txn.refresh_from_db()
+    assert (txn.status, txn.counted) == (OutboundStatus.FAILED, False)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_requests_cannot_both_take_the_last_of_the_daily_limit(settings):
-    settings.AT_AIRTIME_DAILY_LIMIT = "KES=1500"
+    settings.AT_AIRTIME_DAILY_LIMIT = {"KES": Decimal("1500")}
     barrier, outcomes = threading.Barrier(2), []
 
     def spend(phone):
@@ -196,19 +309,14 @@ def test_worker_sends_with_the_transactions_key_and_stores_the_answer():
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize(
-    "failure",
-    [{"body": "Service Unavailable", "status": 503}, {"body": requests.exceptions.ReadTimeout("slow")}],
-    ids=["503", "read-timeout"],
-)
-def test_retries_reuse_the_same_key(failure):
+def test_a_retry_after_a_refused_connection_reuses_the_key():
     (txn,) = services.queue_airtime(["+254711000000"], "10", "KES")
     with responses.RequestsMock() as mock:
-        mock.post(AT_SEND, **failure)
-        mock.post(AT_SEND, json=at_answer())
+        mock.post(AT_SEND, body=refused_connection(AT_SEND))
         run_worker()
         txn.refresh_from_db()
         assert (txn.status, txn.attempts) == (OutboundStatus.QUEUED, 1)
+        mock.replace(responses.POST, AT_SEND, json=at_answer())
         make_deferred_tasks_due()
         run_worker()
         keys = [c.request.headers["Idempotency-Key"] for c in mock.calls]
@@ -218,13 +326,40 @@ def test_retries_reuse_the_same_key(failure):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "failure",
+    [
+        {"body": "Service Unavailable", "status": 503},
+        {"body": "Bad Gateway", "status": 502},
+        {"body": "Internal Server Error", "status": 500},
+        {"body": requests.exceptions.ReadTimeout("slow")},
+    ],
+    ids=["503", "502", "500", "read-timeout"],
+)
+def test_airtime_that_may_have_reached_at_is_never_sent_again(settings, failure):
+    """Even with AT_RETRY_GATEWAY_ERRORS on: unknown, its amount still counted, for AT's status or staff."""
+    settings.AT_RETRY_GATEWAY_ERRORS = True
+    (txn,) = services.queue_airtime(["+254711000000"], "10", "KES")
+    with responses.RequestsMock() as mock:
+        mock.post(AT_SEND, **failure)
+        run_worker()
+        assert make_deferred_tasks_due() == 0
+        run_worker()
+        assert len(mock.calls) == 1
+    txn.refresh_from_db()
+    assert (txn.status, txn.attempts, txn.counted) == (OutboundStatus.UNKNOWN, 1, True)
+    assert txn.failure_reason.startswith("may have been sent")
+    assert services.spent_today("KES") == Decimal("10")
+
+
+@pytest.mark.django_db(transaction=True)
 def test_at_refusal_releases_the_daily_total():
     (txn,) = services.queue_airtime(["+254711000000"], "10", "KES")
     with responses.RequestsMock() as mock:
         mock.post(AT_SEND, json=at_answer(status="Failed", request_id="None"))
         run_worker()
     txn.refresh_from_db()
-    assert txn.status == OutboundStatus.REJECTED
+    assert (txn.status, txn.counted) == (OutboundStatus.REJECTED, False)
     assert services.spent_today("KES") == 0
 
 
@@ -395,13 +530,23 @@ def test_send_airtime_from_inbound_messages_confirms_the_total(staff_client, cli
     selection = {"action": "send_airtime", "_selected_action": [InboundMessage.objects.get().pk]}
     assert 'name="amount"' in staff_client.post(url, selection).content.decode()
     page = staff_client.post(url, {**selection, "step": "form", "amount": "50", "currency": "KES"}).content.decode()
-    assert "KES 50 each, KES 50 in total." in page
+    assert "KES 50 each, KES 50 in total (at most KES 1000 each)." in page
     assert not AirtimeTransaction.objects.exists()
     done = staff_client.post(
         url, {**selection, "step": "confirm", "confirm": "yes", "amount": "50", "currency": "KES"}, follow=True
     )
     assert "Queued airtime for 1 recipient(s): KES 50" in done.content.decode()
     assert AirtimeTransaction.objects.get().phone == "+254711000001"
+
+
+def test_the_admin_form_refuses_a_currency_that_is_not_configured(staff_client):
+    page = staff_client.post(
+        reverse("admin:airtime_airtimetransaction_send"),
+        {"step": "form", "numbers": "+254711000001", "amount": "25", "currency": "usd"},
+    ).content.decode()
+    assert "&#x27;currency&#x27; USD is not configured for airtime" in page
+    assert "Configured: KES, UGX." in page
+    assert not AirtimeTransaction.objects.exists()
 
 
 def test_admin_enforces_the_limits_too(staff_client, client):
@@ -446,7 +591,8 @@ def test_send_to_pasted_numbers_and_todays_totals(staff_client):
     page = staff_client.post(
         url, {"step": "form", "numbers": "+254711000001\n254711000002", "amount": "25", "currency": "KES"}
     ).content.decode()
-    assert "KES 25 each, KES 50 in total." in page
+    assert "KES 25 each, KES 50 in total (at most KES 1000 each)." in page
+    assert "Already committed today (" in page
     staff_client.post(
         url,
         {
@@ -460,6 +606,18 @@ def test_send_to_pasted_numbers_and_todays_totals(staff_client):
     assert AirtimeTransaction.objects.count() == 2
     listing = staff_client.get(reverse("admin:airtime_airtimetransaction_changelist")).content.decode()
     assert "KES 50.0000</strong> of 2000" in listing
+    assert "at most 1000 per recipient" in listing
+    assert "<strong>UGX 0</strong> of 3000000" in listing  # every configured currency, spent or not
+
+
+def test_todays_totals_are_the_operators_day(staff_client, settings):
+    settings.TIME_ZONE = "Africa/Nairobi"
+    services.queue_airtime(["+254711000001"], "40", "KES", now=timezone.now() - timedelta(days=1))
+    services.queue_airtime(["+254711000001"], "30", "KES")
+    listing = staff_client.get(reverse("admin:airtime_airtimetransaction_changelist")).content.decode()
+    today = timezone.localdate(timezone.now(), timezone.get_default_timezone())
+    assert f"Committed today ({today.isoformat()}, Africa/Nairobi)" in listing
+    assert "KES 30.0000</strong> of 2000" in listing
 
 
 def test_transaction_page_shows_its_callbacks(staff_client, client):

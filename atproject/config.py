@@ -34,7 +34,10 @@ def refuse(name: str, value, expected: str) -> ImproperlyConfigured:
 
 def parse_currency(text: str) -> str | None:
     """A 3-letter ISO 4217 code in capitals (ASCII only: "KÉS" is not one), or None."""
-    code = str(text).strip().upper()
+    text = str(text).strip()
+    if not text.isascii():  # "keſ".upper() is "KES": only ASCII letters are a code
+        return None
+    code = text.upper()
     return code if _CURRENCY.match(code) else None
 
 

@@ -1,4 +1,4 @@
-"""Reap what dead workers left behind: running tasks → failed, rows stuck `sending` → unknown (or re-queued)."""
+"""Reap what dead workers left behind: running tasks → failed, rows stuck `sending` → unknown."""
 
 from datetime import timedelta
 
@@ -8,7 +8,7 @@ from atproject.maintenance import reap
 
 
 class Command(BaseCommand):
-    help = "Fail tasks a dead worker left running; mark their stuck sends unknown (airtime: re-queue)."
+    help = "Fail tasks a dead worker left running; mark their stuck sends unknown (they may have reached AT)."
 
     def add_arguments(self, parser):
         parser.add_argument("--older-than", type=int, default=None, help="Seconds (default AT_REAP_AFTER_SECONDS).")

@@ -1,11 +1,20 @@
-"""USSD in the admin: menus and screens staff edit (with a phone preview), sessions with their transcript."""
+"""USSD in the admin: menus and screens staff edit (with a phone preview), sessions with their transcript.
 
+A menu's page shows every screen with its options, and a screen's page every
+option with a choice of the menu's screens: each list is read once per request,
+not once per row (a menu of fifty screens costs the queries of a menu of two).
+"""
+
+from django import forms
 from django.contrib import admin
+from django.db.models import Prefetch
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from atproject.admin import CallbackEventAdmin, PhoneActionsMixin, ReadOnlyAdminMixin, truncate
 
+from . import handlers
 from .menus import Hop, render
 from .models import Menu, Option, Screen, ScreenAction, UssdEnd, UssdHop, UssdSession, screen_length_error
 
@@ -34,22 +43,69 @@ def phone_preview(text: str, action: str = ScreenAction.CON):
     )
 
 
+def once_per_request(request, key, compute):
+    """`compute()`, remembered on the request: the admin builds a formset's fields several times per page."""
+    cache = request.__dict__.setdefault("_ussd_admin_cache", {})
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
+def screens_of_menu(request, menu_id, field):
+    """Give a select of screens the menu's screens, read from the database once per request.
+
+    The choices are a list, so that the copy of the field in every form of a
+    formset renders them without a query of its own.
+    """
+    field.queryset = Screen.objects.filter(menu_id=menu_id).select_related("menu") if menu_id else Screen.objects.none()
+    field.choices = once_per_request(request, ("screens", menu_id), lambda: list(field.choices))
+    return field
+
+
+class ScreenForm(forms.ModelForm):
+    """A screen: its handler is picked from those developers registered (nothing typed is ever imported)."""
+
+    handler = forms.ChoiceField(
+        label=Screen._meta.get_field("handler").verbose_name,
+        help_text=Screen._meta.get_field("handler").help_text,
+        choices=handlers.choices,
+        required=False,
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        current = self.instance.handler
+        if "handler" in self.fields and current and handlers.registered(current) is None:
+            # Stored before its handler was removed: shown as it is (saving it again is refused).
+            missing = (current, _("%(name)s (not registered)") % {"name": current})
+            self.fields["handler"].choices = [*handlers.choices(), missing]
+
+
 class OptionInline(admin.TabularInline):
     model = Option
     fk_name = "screen"
     extra = 1
     fields = ("input", "next_screen")
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("next_screen")
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if db_field.name == "next_screen":
             screen_id = request.resolver_match.kwargs.get("object_id")
-            menu_id = Screen.objects.filter(pk=screen_id).values_list("menu_id", flat=True).first()
-            kwargs["queryset"] = Screen.objects.filter(menu_id=menu_id) if menu_id else Screen.objects.none()
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+            menu_id = once_per_request(
+                request,
+                ("menu of screen", screen_id),
+                lambda: Screen.objects.filter(pk=screen_id).values_list("menu_id", flat=True).first(),
+            )
+            screens_of_menu(request, menu_id, field)
+        return field
 
 
 @admin.register(Screen)
 class ScreenAdmin(admin.ModelAdmin):
+    form = ScreenForm
     list_display = ("name", "menu", "action", "short_text", "handler")
     list_filter = ("menu", "action")
     list_select_related = ("menu",)
@@ -69,6 +125,7 @@ class ScreenAdmin(admin.ModelAdmin):
 
 class ScreenInline(admin.StackedInline):
     model = Screen
+    form = ScreenForm
     extra = 0
     fields = ("name", "action", "text", "handler", "preview", "edit_options")
     readonly_fields = ("preview", "edit_options")
@@ -78,12 +135,17 @@ class ScreenInline(admin.StackedInline):
     def preview(self, obj):
         return phone_preview(obj.text, obj.action) if obj.pk else "—"
 
+    def get_queryset(self, request):
+        options = Prefetch("options", queryset=Option.objects.select_related("next_screen"))
+        return super().get_queryset(request).select_related("menu").prefetch_related(options)
+
     @admin.display(description=_("options"))
     def edit_options(self, obj):
         if not obj.pk:
             return _("Save first, then add the options on the screen's page.")
-        options = ", ".join(f"{o.input} → {o.next_screen.name}" for o in obj.options.select_related("next_screen"))
-        return format_html('{} <a href="../../screen/{}/change/">{}</a>', options or "—", obj.pk, _("edit"))
+        options = ", ".join(f"{o.input} → {o.next_screen.name}" for o in obj.options.all())
+        url = reverse("admin:ussd_screen_change", args=[obj.pk], current_app=self.admin_site.name)
+        return format_html('{} <a href="{}">{}</a>', options or "—", url, _("edit"))
 
 
 @admin.register(Menu)
@@ -94,10 +156,10 @@ class MenuAdmin(admin.ModelAdmin):
     inlines = [ScreenInline]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if db_field.name in ("root", "invalid"):
-            menu_id = request.resolver_match.kwargs.get("object_id")
-            kwargs["queryset"] = Screen.objects.filter(menu_id=menu_id) if menu_id else Screen.objects.none()
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+            screens_of_menu(request, request.resolver_match.kwargs.get("object_id"), field)
+        return field
 
 
 class HopInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -1,3 +1,5 @@
+"""The USSD app: at start-up, every installed app's `ussd_handlers` module registers its screen handlers."""
+
 from django.apps import AppConfig
 
 
@@ -5,3 +7,8 @@ class UssdConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "ussd"
     verbose_name = "USSD"
+
+    def ready(self):
+        from . import handlers
+
+        handlers.autodiscover()

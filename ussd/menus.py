@@ -2,18 +2,22 @@
 
 Menus are read from the database once per process and version (`Menu.version`
 changes with every edit), so a hop costs one query for the menu and a change in
-the admin answers from the next hop on, in every process.
+the admin answers from the next hop on, in every process. A screen with a
+handler is answered by the function registered under that name
+(`ussd.handlers`); a handler that fails gives the caller the apology, never
+the worker's life.
 """
 
 import logging
 import re
+import threading
 from dataclasses import dataclass, field
 from functools import cache
 
 from django.conf import settings
 from django.db import connection
-from django.utils.module_loading import import_string
 
+from .handlers import registered
 from .models import Menu, Option, Screen, ScreenAction, screen_length_error
 
 logger = logging.getLogger("atproject.ussd")
@@ -47,19 +51,14 @@ class LoadedMenu:
     options: dict[int, dict[str, int]] = field(default_factory=dict)
 
 
-@cache
-def load_handler(path: str):
-    """The callable at a dotted path; ImportError when there is none."""
-    try:
-        handler = import_string(path)
-    except ImportError as exc:
-        raise ImportError(f"cannot import {path!r}: {exc}") from None
-    if not callable(handler):
-        raise ImportError(f"{path!r} is not callable")
-    return handler
+class ScreenHandlerError(Exception):
+    """A screen's handler is not registered, raised, or answered something that is not a screen."""
 
 
-_loaded: dict[tuple, LoadedMenu] = {}
+#: Menus loaded by this process, by (menu id, version); gunicorn's threads share it.
+_loaded: dict[tuple[int, str], LoadedMenu] = {}
+#: Held to check, load and evict (reading a present key needs no lock: a dict lookup is atomic).
+_loading = threading.Lock()
 
 
 @cache
@@ -86,7 +85,19 @@ def menu_for(service_code: str) -> LoadedMenu | None:
         return None
     menu_id, version, root_id, invalid_id = row
     key = (menu_id, str(version))
-    if key not in _loaded:
+    loaded = _loaded.get(key)
+    if loaded is None:
+        loaded = _load(key, root_id, invalid_id)
+    return loaded
+
+
+def _load(key: tuple[int, str], root_id: int | None, invalid_id: int | None) -> LoadedMenu:
+    """Read a menu's screens and options once, replacing the menu's older versions."""
+    menu_id = key[0]
+    with _loading:
+        loaded = _loaded.get(key)  # another thread may have loaded it while this one waited
+        if loaded is not None:
+            return loaded
         loaded = LoadedMenu(root=root_id, invalid=invalid_id)
         for screen in Screen.objects.filter(menu_id=menu_id):
             loaded.screens[screen.pk] = screen
@@ -96,7 +107,7 @@ def menu_for(service_code: str) -> LoadedMenu | None:
         for old in [k for k in _loaded if k[0] == menu_id]:
             del _loaded[old]
         _loaded[key] = loaded
-    return _loaded[key]
+        return loaded
 
 
 def walk(loaded: LoadedMenu, inputs: list[str]) -> Screen | None:
@@ -135,17 +146,34 @@ def answer(hop: Hop) -> str:
     if screen is None:
         invalid = loaded.screens.get(loaded.invalid)
         return render(invalid, hop) if invalid else INVALID_CHOICE
-    if screen.handler:
-        result = load_handler(screen.handler)(Hop(**{**hop.__dict__, "screen": screen.name}))
-        if not isinstance(result, str) or not result.startswith(("CON ", "END ")):
-            raise ValueError(f"handler {screen.handler} must return 'CON ...' or 'END ...', not {result!r:.80}")
-        response = result
-    else:
-        response = render(screen, hop)
+    response = run_handler(screen, hop) if screen.handler else render(screen, hop)
     error = screen_length_error(response[4:])
     if error:
         logger.warning("USSD screen %r is too long for a phone: %s", screen.name, error)
     return response
+
+
+def run_handler(screen: Screen, hop: Hop) -> str:
+    """The answer of the screen's registered handler; ScreenHandlerError for anything else.
+
+    Whatever the handler raises (SystemExit included, not KeyboardInterrupt) is
+    one error: the hop is stored failed and the caller reads the apology.
+    """
+    handler = registered(screen.handler)
+    if handler is None:
+        raise ScreenHandlerError(f"handler {screen.handler} is not registered")
+    try:
+        result = handler.function(Hop(**{**hop.__dict__, "screen": screen.name}))
+    except (Exception, SystemExit) as exc:
+        raise ScreenHandlerError(f"handler {screen.handler} raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(result, str):
+        raise ScreenHandlerError(
+            f"handler {screen.handler} must return 'CON ...' or 'END ...', not {type(result).__name__}"
+        )
+    if not result.startswith(("CON ", "END ")):
+        # Only the start: the answer may carry the caller's details.
+        raise ScreenHandlerError(f"handler {screen.handler} must return 'CON ...' or 'END ...', not {result[:4]!r}...")
+    return result
 
 
 def error_answer() -> str:

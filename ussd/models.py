@@ -23,7 +23,9 @@ from atproject.callbacks.models import (
 from atproject.callbacks.payload import Payload
 from atproject.smstext import analyse
 
-#: What a phone can show of one screen (AT-REFERENCE.md: ~182 GSM-7 characters).
+from .handlers import registered
+
+#: What a phone shows of one screen: about 182 GSM-7 characters (91 when one needs UCS-2).
 GSM7_SCREEN_LIMIT = 182
 UCS2_SCREEN_LIMIT = 91
 
@@ -125,8 +127,8 @@ class Screen(models.Model):
         max_length=200,
         blank=True,
         help_text=_(
-            "Dotted path of a function computing the answer, e.g. myapp.ussd.balance. It receives a "
-            "ussd.menus.Hop and returns the full answer ('CON ...' or 'END ...'). Overrides the text."
+            "Computes the answer instead of the text: one of the handlers developers registered "
+            "(@screen_handler in an app's ussd_handlers.py). Empty: the text is shown."
         ),
     )
 
@@ -142,13 +144,9 @@ class Screen(models.Model):
         error = screen_length_error(self.text)
         if error:
             raise ValidationError({"text": error})
-        if self.handler:
-            from .menus import load_handler
-
-            try:
-                load_handler(self.handler)
-            except ImportError as exc:
-                raise ValidationError({"handler": str(exc)}) from None
+        if self.handler and registered(self.handler) is None:
+            message = _("%(name)s is not a registered screen handler: pick one from the list.")
+            raise ValidationError({"handler": message % {"name": self.handler}})
 
 
 class Option(models.Model):

@@ -1,13 +1,25 @@
 """USSD: the demo menu over HTTP, menus edited in the admin, sessions, hops and end notifications."""
 
 import logging
+import os
+import re
+import sys
+import threading
+import time
+import uuid
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import connection
+from django.test import modify_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from atproject.callbacks.models import ProcessingState
 from atproject.testing import database_unavailable, load_payload, post_callback
+from ussd import handlers, menus
 from ussd.models import Menu, Option, Screen, UssdEnd, UssdHop, UssdSession
+from ussd.tests import handlers as test_handlers  # registers the tests' handlers
 
 pytestmark = pytest.mark.django_db
 
@@ -118,25 +130,95 @@ def test_placeholders(client):
     assert screen(client, "") == "CON +254711000000 *384*123# ATUid_1 63902 [] {unknown}"
 
 
+def python_screen(handler: str, name: str = "python", input: str = "3") -> Screen:
+    """A screen of the demo menu answered by `handler` (stored as is, as if saved before), reached with `input`."""
+    python = Screen.objects.create(menu=Menu.objects.get(is_default=True), name=name, handler=handler)
+    Option.objects.create(screen=Screen.objects.get(name="start"), input=input, next_screen=python)
+    return python
+
+
 def test_a_python_screen(client):
-    balance = Screen.objects.create(
-        menu=Menu.objects.get(is_default=True), name="balance", handler="ussd.tests.handlers.balance"
-    )
-    Option.objects.create(screen=Screen.objects.get(name="start"), input="3", next_screen=balance)
+    python_screen("ussd.tests.handlers.balance")  # registered under its dotted path by default
     assert screen(client, "3") == "END Balance of +254711000000 after '3': KES 10.00"
 
 
-@pytest.mark.parametrize("handler", ["ussd.tests.handlers.broken", "ussd.tests.handlers.not_a_screen"])
-def test_an_internal_failure_is_answered_with_end(client, settings, caplog, handler):
+def test_a_handler_registered_under_a_name(client):
+    python_screen("greeting", name="hello")
+    assert screen(client, "3") == "END Hello from hello"
+
+
+@pytest.mark.parametrize(
+    ("handler", "error"),
+    [
+        ("broken", "raised RuntimeError: the balance service is down"),
+        ("not_a_screen", "must return 'CON ...' or 'END ...', not 'Bala'..."),
+        ("not_text", "must return 'CON ...' or 'END ...', not int"),
+        ("exits", "raised SystemExit: 3"),
+    ],
+)
+def test_an_internal_failure_is_answered_with_end(client, settings, caplog, handler, error):
     settings.AT_USSD_ERROR_TEXT = "Sorry, try again later."
-    broken = Screen.objects.create(menu=Menu.objects.get(is_default=True), name="broken", handler=handler)
-    Option.objects.create(screen=Screen.objects.get(name="start"), input="3", next_screen=broken)
+    python_screen(f"ussd.tests.handlers.{handler}")
     with caplog.at_level(logging.ERROR):
         assert screen(client, "3") == "END Sorry, try again later."
     stored = UssdHop.objects.get()
     assert stored.state == ProcessingState.FAILED
-    assert stored.error
+    assert stored.error == f"ScreenHandlerError: handler ussd.tests.handlers.{handler} {error}"
+    assert "+254711000000" not in stored.error
     assert any(r.levelno == logging.ERROR for r in caplog.records)
+
+
+def test_a_handler_calling_sys_exit_gets_the_apology_and_the_process_lives_on(client, settings):
+    settings.AT_USSD_ERROR_TEXT = "Sorry, try again later."
+    pid = os.getpid()
+    python_screen("ussd.tests.handlers.exits")
+    assert screen(client, "3") == "END Sorry, try again later."
+    stored = UssdHop.objects.get()
+    assert (stored.state, stored.response) == (ProcessingState.FAILED, "")
+    assert "SystemExit" in stored.error
+    assert os.getpid() == pid  # still here, answering
+    assert screen(client, "1", session="ATUid_2").startswith("CON Choose account information")
+
+
+def test_a_handler_that_is_not_registered_is_never_imported_nor_run(client, settings):
+    settings.AT_USSD_ERROR_TEXT = "Sorry, try again later."
+    python_screen("ussd.tests.handlers.not_registered")
+    python_screen("ussd.tests.never_imported.run", name="other", input="4")
+    assert screen(client, "3") == "END Sorry, try again later."
+    assert screen(client, "4", session="ATUid_2") == "END Sorry, try again later."
+    assert test_handlers.CALLED == []
+    assert "ussd.tests.never_imported" not in sys.modules
+    errors = sorted(UssdHop.objects.values_list("state", "error"))
+    assert errors == [
+        (ProcessingState.FAILED, "ScreenHandlerError: handler ussd.tests.handlers.not_registered is not registered"),
+        (ProcessingState.FAILED, "ScreenHandlerError: handler ussd.tests.never_imported.run is not registered"),
+    ]
+
+
+def test_a_screen_naming_an_unregistered_handler_is_refused():
+    menu = Menu.objects.get(is_default=True)
+    Screen(menu=menu, name="ok", handler="ussd.tests.handlers.balance").full_clean()
+    with pytest.raises(ValidationError) as refused:
+        Screen(menu=menu, name="bad", handler="ussd.tests.never_imported.run").full_clean()
+    assert refused.value.message_dict == {
+        "handler": ["ussd.tests.never_imported.run is not a registered screen handler: pick one from the list."]
+    }
+    assert "ussd.tests.never_imported" not in sys.modules
+
+
+def test_a_name_taken_by_another_function_is_refused():
+    with pytest.raises(ImproperlyConfigured, match=r"'greeting' is taken by ussd\.tests\.handlers\.greet"):
+        handlers.screen_handler(name="greeting")(lambda hop: "END other")
+    assert handlers.registered("greeting").function is test_handlers.greet
+
+
+def test_an_apps_ussd_handlers_module_registers_its_handlers_at_start_up(client):
+    name = "ussd.tests.discovery.ussd_handlers.hello"
+    assert handlers.registered(name) is None
+    with modify_settings(INSTALLED_APPS={"append": "ussd.tests.discovery"}):  # the apps start again, with it
+        assert handlers.registered(name).label == "Discovered"
+    python_screen(name)
+    assert screen(client, "3") == "END Found at start-up"
 
 
 def test_no_menu_at_all_is_answered_with_end(client):
@@ -228,6 +310,55 @@ def test_admin_edit_changes_the_next_answer(staff_client, client):
     assert screen(client, "1*1") == "END Account ACC9"
 
 
+def screen_form(screen, **changes):
+    form = {
+        "menu": screen.menu_id,
+        "name": screen.name,
+        "action": screen.action,
+        "text": screen.text,
+        "handler": screen.handler,
+        "options-TOTAL_FORMS": "0",
+        "options-INITIAL_FORMS": "0",
+    }
+    return {**form, **changes}
+
+
+def test_admin_offers_the_registered_handlers_only(staff_client):
+    start = Screen.objects.get(name="start")
+    url = reverse("admin:ussd_screen_change", args=[start.pk])
+    page = staff_client.get(url).content.decode()
+    select = re.search(r'<select name="handler"[^>]*>(.*?)</select>', page, re.S).group(1)
+    assert '<option value="" selected>— none: show the text —</option>' in select
+    assert '<option value="ussd.tests.handlers.balance">Account balance</option>' in select
+    assert '<option value="greeting">Greeting</option>' in select
+    assert "not_registered" not in select
+
+    refused = staff_client.post(url, screen_form(start, handler="ussd.tests.never_imported.run"))
+    assert refused.status_code == 200
+    assert "Select a valid choice" in refused.content.decode()
+    assert "ussd.tests.never_imported" not in sys.modules
+
+    assert staff_client.post(url, screen_form(start, handler="ussd.tests.handlers.balance")).status_code == 302
+    start.refresh_from_db()
+    assert start.handler == "ussd.tests.handlers.balance"
+
+
+def test_admin_shows_a_handler_no_longer_registered_and_refuses_to_save_it(staff_client):
+    stale = python_screen("ussd.tests.handlers.not_registered")
+    url = reverse("admin:ussd_screen_change", args=[stale.pk])
+    page = staff_client.get(url).content.decode()
+    assert (
+        '<option value="ussd.tests.handlers.not_registered" selected>'
+        "ussd.tests.handlers.not_registered (not registered)</option>"
+    ) in page
+    response = staff_client.post(url, screen_form(stale, text="Changed"))
+    assert response.status_code == 200
+    assert "ussd.tests.handlers.not_registered is not a registered screen handler" in response.content.decode()
+    assert staff_client.post(url, screen_form(stale, text="Changed", handler="")).status_code == 302
+    stale.refresh_from_db()
+    assert (stale.text, stale.handler) == ("Changed", "")
+
+
 # --- End of session ----------------------------------------------------------------------------
 
 
@@ -286,3 +417,134 @@ def test_other_admin_pages_render(staff_client, client, model):
     assert staff_client.get(reverse(f"admin:ussd_{model}_changelist")).status_code == 200
     obj = {"menu": Menu, "screen": Screen, "ussdhop": UssdHop, "ussdend": UssdEnd}[model].objects.first()
     assert staff_client.get(reverse(f"admin:ussd_{model}_change", args=[obj.pk])).status_code == 200
+
+
+def menu_of(screens: int, options: int = 2) -> Menu:
+    """A menu of `screens` screens, each with `options` options."""
+    menu = Menu.objects.create(name=f"Menu of {screens} screens of {options} options")
+    made = [Screen.objects.create(menu=menu, name=f"screen {i}", text=f"Screen {i}") for i in range(screens)]
+    for i, each in enumerate(made):
+        for choice in range(1, options + 1):
+            Option.objects.create(screen=each, input=str(choice), next_screen=made[(i + choice) % screens])
+    menu.root, menu.invalid = made[0], made[-1]
+    menu.save()
+    return menu
+
+
+def queries_for(client, url) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(queries)
+
+
+def warm_up(client, *urls):
+    """Each page once first: what a process reads once (content types) is not counted."""
+    for url in urls:
+        assert client.get(url).status_code == 200
+
+
+def test_menu_page_queries_do_not_grow_with_its_screens(staff_client):
+    small, large = (reverse("admin:ussd_menu_change", args=[menu_of(n).pk]) for n in (5, 10))
+    warm_up(staff_client, small)
+    assert queries_for(staff_client, small) == queries_for(staff_client, large)
+
+
+def test_screen_page_queries_do_not_grow_with_its_options(staff_client):
+    small, large = (reverse("admin:ussd_screen_change", args=[menu_of(12, options=n).root_id]) for n in (5, 10))
+    warm_up(staff_client, small)
+    assert queries_for(staff_client, small) == queries_for(staff_client, large)
+
+
+def test_session_page_and_callback_lists_queries_do_not_grow_with_their_rows(staff_client, client):
+    def session_of(hops: int, session: str) -> UssdSession:
+        for step in range(hops):
+            screen(client, "*".join(["1"] * step), session=session)
+        end = load_payload("ussd", "end")
+        post_callback(client, STATUS_URL, {**end, "sessionId": session})
+        return UssdSession.objects.get(session_id=session)
+
+    def pages(session):
+        return [
+            reverse("admin:ussd_ussdsession_change", args=[session.pk]),
+            reverse("admin:ussd_ussdhop_changelist"),
+            reverse("admin:ussd_ussdend_changelist"),
+        ]
+
+    small = session_of(3, "ATUid_small")
+    warm_up(staff_client, *pages(small))
+    counts = [queries_for(staff_client, url) for url in pages(small)]
+    large = session_of(6, "ATUid_large")
+    for other in range(3):
+        session_of(3, f"ATUid_other{other}")
+    assert large.hops.count() == 2 * small.hops.count()
+    assert [queries_for(staff_client, url) for url in pages(large)] == counts
+
+
+def test_menu_page_links_each_screen_to_its_page(staff_client):
+    menu = Menu.objects.get(is_default=True)
+    page = staff_client.get(reverse("admin:ussd_menu_change", args=[menu.pk])).content.decode()
+    start = Screen.objects.get(name="start")
+    assert f'1 → account, 2 → phone number <a href="{reverse("admin:ussd_screen_change", args=[start.pk])}">' in page
+    assert "../../screen/" not in page
+
+
+# --- The menu cache, shared by a process's threads ------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_threads_read_menus_while_they_change():
+    """Gunicorn's threads share a process's menus: every answer right and nothing raises, however they interleave."""
+    shops = []
+    for number in range(200):
+        menu = Menu.objects.create(name=f"Shop {number}", service_code=f"*500*{number}#")
+        menu.root = Screen.objects.create(menu=menu, name="start", action="END", text=f"Shop {number}, edit 0")
+        menu.save()
+        shops.append(menu)
+    stop = threading.Event()
+    failures, answers = [], []
+
+    def caller(offset):
+        try:
+            while True:  # every menu once at least, then again until the edits stop
+                for step in range(len(shops)):
+                    number = (offset + step) % len(shops)
+                    try:
+                        loaded = menus.menu_for(f"*500*{number}#")
+                        text = loaded.screens[loaded.root].text
+                    except Exception as exc:  # any failure in a thread fails the test
+                        failures.append(f"{type(exc).__name__}: {exc}")
+                        continue
+                    answers.append(text)
+                    if not re.fullmatch(rf"Shop {number}, edit \d+", text):
+                        failures.append(f"*500*{number}# answered {text!r}")
+                if stop.is_set():
+                    return
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=caller, args=(7 * n,)) for n in range(8)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # threads switch often, in the middle of anything
+    started, edits = time.monotonic(), 0
+    try:
+        for thread in threads:
+            thread.start()
+        while time.monotonic() - started < 3:
+            edits += 1
+            if edits % 10 == 0:
+                number = edits % len(shops)
+                shops[number].root.text = f"Shop {number}, edit {edits}"
+                shops[number].root.save()  # a new version of that menu
+            else:
+                Menu.objects.update(version=uuid.uuid4())  # of every menu: every thread loads them again
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        sys.setswitchinterval(interval)
+    assert failures == []
+    assert len(answers) >= len(threads) * len(shops)
+    assert len(set(answers)) > len(shops)  # the threads read the menus while they changed
+    latest = {shop.pk: shop.root.text for shop in shops}
+    assert {m.pk: menus.menu_for(m.service_code).screens[m.root_id].text for m in shops} == latest

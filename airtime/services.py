@@ -37,6 +37,7 @@ from django.utils import timezone
 from atproject import config, gateway
 from atproject.callbacks.models import ProcessingState
 from atproject.callbacks.payload import parse_money
+from atproject.fields import clipped
 from atproject.outbound import OutboundStatus, handle_failure
 from atproject.phones import normalize_phone
 
@@ -266,12 +267,12 @@ def store_answer(txn: AirtimeTransaction, answer) -> None:
         if entry is None:
             error = str(answer.get("errorMessage") or "") if isinstance(answer, dict) else str(answer)[:200]
             AirtimeTransaction.advance(
-                [txn.pk], OutboundStatus.UNKNOWN, failure_reason=f"not in AT's answer: {error}"[:255]
+                [txn.pk], OutboundStatus.UNKNOWN, failure_reason=f"not in AT's answer: {error}"
             )
             AirtimeTransaction.after_unknown([txn.pk])
             return
         status, error = str(entry.get("status") or ""), str(entry.get("errorMessage") or "")
-        fields = {"at_status": status[:40], "at_error_message": "" if error == "None" else error[:255]}
+        fields = {"at_status": status, "at_error_message": "" if error == "None" else error}
         request_id = str(entry.get("requestId") or "")
         with contextlib.suppress(ValueError):
             fields["discount"], fields["discount_currency"] = parse_money(entry.get("discount") or "0")
@@ -282,7 +283,7 @@ def store_answer(txn: AirtimeTransaction, answer) -> None:
                 _store_late_answer(txn, request_id, submitted_at=now, **fields)
             link_early_statuses(txn.pk, request_id)
         elif AirtimeTransaction.advance(
-            [txn.pk], OutboundStatus.REJECTED, failure_reason=(error or status)[:255], **fields
+            [txn.pk], OutboundStatus.REJECTED, failure_reason=(error or status), **fields
         ):
             release(txn)
 
@@ -324,7 +325,8 @@ def validate(event: AirtimeValidation) -> None:
         )
         event.decision, event.reason, event.transaction = ValidationDecision.VALIDATED, "matches our send", txn
     AirtimeValidation.objects.filter(pk=event.pk).update(
-        decision=event.decision, reason=event.reason[:255], transaction=event.transaction
+        **clipped(AirtimeValidation, {"decision": event.decision, "reason": event.reason}),
+        transaction=event.transaction,
     )
     logger.info("Airtime validation %s: %s (%s)", event.at_transaction_id, event.decision, event.reason)
 
@@ -396,13 +398,13 @@ def _apply_status_to(txn: AirtimeTransaction, event: AirtimeStatusEvent) -> None
     status = STATUS_MAP.get(event.status.strip().lower())
     if status is None:
         return
-    fields = {"description": event.description[:255]}
+    fields = {"description": event.description}
     if status == OutboundStatus.DELIVERED:
         fields["delivered_at"] = event.received_at
         AirtimeTransaction.advance([txn.pk], status, **fields)
         retake(txn)
     else:
-        fields["failure_reason"] = (event.description or event.status)[:255]
+        fields["failure_reason"] = event.description or event.status
         if AirtimeTransaction.advance([txn.pk], status, **fields):
             release(txn)
 
@@ -462,14 +464,17 @@ def settle(pks, *, delivered: bool, user, note: str = "", now=None) -> list[Airt
                 fields.update(
                     status=OutboundStatus.DELIVERED,
                     delivered_at=now,
-                    description=(f"settled by {by} as delivered" + (f": {note}" if note else ""))[:255],
+                    description=f"settled by {by} as delivered" + (f": {note}" if note else ""),
                 )
             else:
                 fields.update(
                     status=OutboundStatus.FAILED,
-                    failure_reason=(f"settled by {by} as not delivered" + (f": {note}" if note else ""))[:255],
+                    failure_reason=f"settled by {by} as not delivered" + (f": {note}" if note else ""),
                 )
-            if not AirtimeTransaction.objects.filter(pk=pk, status=OutboundStatus.UNKNOWN).update(**fields):
+            moved = AirtimeTransaction.objects.filter(pk=pk, status=OutboundStatus.UNKNOWN).update(
+                **clipped(AirtimeTransaction, fields)
+            )
+            if not moved:
                 continue
             txn = AirtimeTransaction.objects.get(pk=pk)
             if delivered:

@@ -24,6 +24,8 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from atproject.fields import clip, clipped
+
 logger = logging.getLogger("atproject.outbound")
 
 
@@ -106,7 +108,7 @@ def handle_failure(model, rows, exc, *, retry_task, what: str) -> str:
     else:
         status, reason = OutboundStatus.UNKNOWN, f"may have been sent: {exc}"
     with transaction.atomic():
-        model.advance(ids, status, failure_reason=reason[:255])
+        model.advance(ids, status, failure_reason=reason)
         if status == OutboundStatus.UNKNOWN:
             model.after_unknown(ids)
     logger.error("%s for %d recipient(s) ended %s: %s", what, len(ids), status, reason)
@@ -138,7 +140,8 @@ def insert_rows(model, common: dict, rows: list[dict]) -> None:
     columns = [*varying, *shared]
     shared_values = list(shared.values())
     params = [
-        [f.get_db_prep_save(row.get(f.name, row.get(f.attname)), connection) for f in varying] + shared_values
+        [f.get_db_prep_save(clip(model, f.name, row.get(f.name, row.get(f.attname))), connection) for f in varying]
+        + shared_values
         for row in rows
     ]
     table = quote(model._meta.db_table)
@@ -204,6 +207,7 @@ class OutboundRequest(models.Model):
     def advance(cls, rows, status: str, **fields) -> int:
         """Move `rows` (primary keys, or a queryset) to `status` where that is upwards; returns how many moved."""
         rows = rows if isinstance(rows, models.QuerySet) else cls.objects.filter(pk__in=rows)
+        fields = clipped(cls, fields)  # AT's texts cut to their columns
         return rows.filter(status__in=statuses_below(status)).update(status=status, updated_at=timezone.now(), **fields)
 
     @classmethod
@@ -249,7 +253,10 @@ class OutboundRequest(models.Model):
         quote = connection.ops.quote_name
         columns = [cls._meta.get_field(name) for name in fields]
         table, pk, status = quote(cls._meta.db_table), quote(cls._meta.pk.column), quote("status")
-        rows = [[obj.pk] + [c.get_db_prep_save(getattr(obj, c.attname), connection) for c in columns] for obj in objs]
+        rows = [
+            [obj.pk] + [c.get_db_prep_save(clip(cls, c.name, getattr(obj, c.attname)), connection) for c in columns]
+            for obj in objs
+        ]
         with transaction.atomic(using=using), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 names = ", ".join(quote(c.column) for c in [cls._meta.pk, *columns])

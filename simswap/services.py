@@ -62,13 +62,13 @@ def store_answer(checks, answer) -> None:
             entry, info = found.pop(0)
             status, request_id = str(entry.get("status") or ""), str(entry.get("requestId") or "")
             fields = {
-                "at_status": status[:40],
-                "at_transaction_id": transaction_id[:100],
-                "carrier_name": str(info.get("carrierName") or "")[:100],
-                "country_code": str(info.get("countryCode") or "")[:8],
-                "network_code": str(info.get("networkCode") or "")[:40],
-                "number_type": str(info.get("numberType") or "")[:40],
-                "cost": str(entry.get("cost") or "")[:40],
+                "at_status": status,
+                "at_transaction_id": transaction_id,
+                "carrier_name": str(info.get("carrierName") or ""),
+                "country_code": str(info.get("countryCode") or ""),
+                "network_code": str(info.get("networkCode") or ""),
+                "number_type": str(info.get("numberType") or ""),
+                "cost": str(entry.get("cost") or ""),
             }
             if request_id and request_id != "None" and status.lower() in ("queued", "processed", "sent", "success"):
                 SimSwapCheck.advance(
@@ -77,7 +77,7 @@ def store_answer(checks, answer) -> None:
                 link_early_results(check.pk, request_id)
             else:
                 SimSwapCheck.advance(
-                    [check.pk], OutboundStatus.REJECTED, failure_reason=status[:255] or "refused", **fields
+                    [check.pk], OutboundStatus.REJECTED, failure_reason=status or "refused", **fields
                 )
 
 

@@ -155,7 +155,7 @@ def queue_sms(
                 status, reason = OutboundStatus.QUEUED, ""
             rows.append(
                 {
-                    "phone": (phone or given)[:128],
+                    "phone": phone or given,
                     "status": status,
                     "failure_reason": reason,
                     "resend_of_id": resend_of.get(phone),
@@ -292,7 +292,7 @@ def store_results(messages, results) -> None:
             continue
         message = by_phone[number].popleft()
         message.at_status_code = result.status_code
-        message.at_status = result.status[:32]
+        message.at_status = result.status
         message.updated_at = now
         try:
             message.cost, message.cost_currency = parse_money(result.cost) if result.cost else (None, "")
@@ -305,7 +305,7 @@ def store_results(messages, results) -> None:
                 now,
             )
         else:
-            message.status, message.failure_reason = OutboundStatus.REJECTED, result.reason[:255]
+            message.status, message.failure_reason = OutboundStatus.REJECTED, result.reason
         answered.append(message)
     missing = [m.pk for queue in by_phone.values() for m in queue]
     with transaction.atomic():

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from atproject import gateway
+from atproject.fields import clip
 from atproject.outbound import OutboundStatus, handle_failure
 from atproject.phones import normalize_phone
 
@@ -46,7 +47,7 @@ def update_call(event) -> Call:
     if not call.phone_e164:
         call.phone_e164 = normalize_phone(call.caller_number) or ""
     if event.dtmf_digits:
-        call.dtmf_digits = ",".join(filter(None, [call.dtmf_digits, event.dtmf_digits]))[:255]
+        call.dtmf_digits = clip(Call, "dtmf_digits", ",".join(filter(None, [call.dtmf_digits, event.dtmf_digits])))
     if event.is_active:
         call.state = call.state or "active"
     final = event.call_session_state or event.status
@@ -215,7 +216,7 @@ def store_call_entries(calls, answer) -> None:
             entry = by_phone.get(call.phone, []).pop(0) if by_phone.get(call.phone) else None
             if entry is None:
                 reason = error if error and error != "None" else "missing from AT's answer"
-                OutboundCall.advance([call.pk], OutboundStatus.UNKNOWN, failure_reason=reason[:255])
+                OutboundCall.advance([call.pk], OutboundStatus.UNKNOWN, failure_reason=reason)
                 continue
             status = str(entry.get("status") or "")
             session_id = str(entry.get("sessionId") or "")
@@ -233,7 +234,7 @@ def store_call_entries(calls, answer) -> None:
                 OutboundCall.advance(
                     [call.pk],
                     OutboundStatus.SUBMITTED,
-                    at_status=status[:40],
+                    at_status=status,
                     at_session_id=session_id,
                     call=linked,
                     submitted_at=now,
@@ -241,5 +242,5 @@ def store_call_entries(calls, answer) -> None:
             else:
                 reason = status or error or "refused by AT"
                 OutboundCall.advance(
-                    [call.pk], OutboundStatus.REJECTED, at_status=status[:40], failure_reason=reason[:255]
+                    [call.pk], OutboundStatus.REJECTED, at_status=status, failure_reason=reason
                 )

@@ -187,10 +187,13 @@ def test_the_throttle_lets_exactly_the_limit_through_concurrent_requests(transac
         finally:
             connection.close()
 
+    import time
+
+    if 60 - time.time() % 60 < 20:  # the windows are clock minutes: start the burst inside one
+        time.sleep(60 - time.time() % 60)
     with ThreadPoolExecutor(max_workers=16) as pool:
         codes = list(pool.map(call, range(200)))
-    assert codes.count(202) == 60
-    assert codes.count(429) == 140
+    assert (codes.count(202), codes.count(429)) == (60, 140), codes
 
 
 @pytest.mark.parametrize(

@@ -417,3 +417,27 @@ def test_inactive_or_other_shortcode_rules_do_not_answer(stub_at, client):
     AutoReplyRule.objects.create(keyword="", reply="Elsewhere", short_code="12345")
     post_callback(client, "/api/sms/twoway", load_payload("sms", "inbound_message"))
     assert not OutboundMessage.objects.exists()
+
+
+def test_ats_texts_are_cut_by_each_columns_own_length_not_a_typed_slice(settings):
+    """A status of 40 characters fits its 40-character column (a hand-typed [:32] cut it); longer ones are cut there."""
+    settings.AT_API_URL = "http://at.stub"
+    settings.AT_API_KEY = "atsk_test_key"
+    status_40, reason_300 = "S" * 40, "R" * 300
+    answer = {
+        "SMSMessageData": {
+            "Recipients": [
+                {"statusCode": 101, "number": PHONES[0], "status": status_40 + "X", "cost": "0.8", "messageId": "A"},
+                {"statusCode": 999, "number": PHONES[1], "status": reason_300, "cost": "0", "messageId": "None"},
+            ]
+        }
+    }
+    services.queue_sms(PHONES[:2], "Hello")
+    with responses.RequestsMock() as mock:
+        mock.post("http://at.stub/version1/messaging", json=answer, status=201)
+        run_worker()
+    first, second = OutboundMessage.objects.order_by("pk")
+    field = OutboundMessage._meta.get_field
+    assert first.at_status == status_40 and len(status_40) == field("at_status").max_length
+    assert second.status == OutboundStatus.REJECTED
+    assert second.failure_reason == reason_300[: field("failure_reason").max_length]

@@ -35,7 +35,7 @@ def refuse(name: str, value, expected: str) -> ImproperlyConfigured:
 def parse_currency(text: str) -> str | None:
     """A 3-letter ISO 4217 code in capitals (ASCII only: "KÉS" is not one), or None."""
     text = str(text).strip()
-    if not text.isascii():  # "keſ".upper() is "KES": only ASCII letters are a code
+    if not text.isascii():  # some non-ASCII letters upper-case to ASCII ones: only ASCII letters make a code
         return None
     code = text.upper()
     return code if _CURRENCY.match(code) else None

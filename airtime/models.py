@@ -13,6 +13,7 @@ from atproject.callbacks.models import (
     PHONE_LENGTH,
     CallbackEvent,
     dedupe_constraint,
+    failed_index,
     phone_columns,
 )
 from atproject.callbacks.payload import Payload
@@ -162,6 +163,7 @@ class AirtimeValidation(CallbackEvent):
         verbose_name = _("airtime validation")
         verbose_name_plural = _("airtime validations")
         constraints = [dedupe_constraint("airtime_validation_dedupe")]
+        indexes = [failed_index("airtime_validation")]
 
     def __str__(self):
         return f"{self.at_transaction_id}: {self.decision}"
@@ -214,6 +216,7 @@ class AirtimeStatusEvent(CallbackEvent):
         verbose_name = _("airtime status")
         verbose_name_plural = _("airtime statuses")
         constraints = [dedupe_constraint("airtime_status_dedupe")]
+        indexes = [failed_index("airtime_status")]
 
     def __str__(self):
         return f"{self.at_request_id}: {self.status}"

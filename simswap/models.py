@@ -11,6 +11,7 @@ from atproject.callbacks.models import (
     PHONE_LENGTH,
     CallbackEvent,
     dedupe_constraint,
+    failed_index,
 )
 from atproject.callbacks.payload import CallbackError, Payload
 from atproject.outbound import OutboundRequest
@@ -73,6 +74,7 @@ class SimSwapStatusEvent(CallbackEvent):
         verbose_name = _("SIM swap status")
         verbose_name_plural = _("SIM swap statuses")
         constraints = [dedupe_constraint("simswap_status_dedupe")]
+        indexes = [failed_index("simswap_status")]
 
     def __str__(self):
         return f"{self.at_request_id}: {self.status}"

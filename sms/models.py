@@ -16,6 +16,7 @@ from atproject.callbacks.models import (
     PHONE_LENGTH,
     CallbackEvent,
     dedupe_constraint,
+    failed_index,
     phone_columns,
     plain_indexes,
 )
@@ -58,10 +59,7 @@ class DeliveryReport(CallbackEvent):
         verbose_name = _("delivery report")
         verbose_name_plural = _("delivery reports")
         constraints = [dedupe_constraint("sms_deliveryreport_dedupe")]
-        indexes = [
-            *CallbackEvent.Meta.indexes,
-            *plain_indexes("sms_dlr", "at_message_id", "status", "phone_e164"),
-        ]
+        indexes = [failed_index("sms_dlr"), *plain_indexes("sms_dlr", "at_message_id", "status", "phone_e164")]
 
     def __str__(self):
         return f"{self.at_message_id or '?'}: {self.status or '?'}"
@@ -116,6 +114,7 @@ class InboundMessage(CallbackEvent):
         verbose_name = _("inbound message")
         verbose_name_plural = _("inbound messages")
         constraints = [dedupe_constraint("sms_inboundmessage_dedupe")]
+        indexes = [failed_index("sms_inbound")]
 
     def __str__(self):
         return f"{self.from_number}: {self.text[:40]}"
@@ -163,6 +162,7 @@ class OptOutEvent(CallbackEvent):
     class Meta(CallbackEvent.Meta):
         verbose_name = _("opt-out event")
         verbose_name_plural = _("opt-out events")
+        indexes = [failed_index("sms_optout_event")]
 
     def __str__(self):
         return f"{self.phone_number} ✕ {self.sender_id}"
@@ -201,6 +201,7 @@ class SubscriptionEvent(CallbackEvent):
     class Meta(CallbackEvent.Meta):
         verbose_name = _("subscription event")
         verbose_name_plural = _("subscription events")
+        indexes = [failed_index("sms_subscription_event")]
 
     def __str__(self):
         return f"{self.phone_number} {self.update_type} {self.short_code}/{self.keyword}"

@@ -17,6 +17,7 @@ from atproject.callbacks.models import (
     ID_LENGTH,
     CallbackEvent,
     dedupe_constraint,
+    failed_index,
     phone_columns,
     plain_indexes,
 )
@@ -241,7 +242,7 @@ class UssdHop(CallbackEvent):
         verbose_name = _("USSD hop")
         verbose_name_plural = _("USSD hops")
         constraints = [dedupe_constraint("ussd_ussdhop_dedupe")]
-        indexes = [*CallbackEvent.Meta.indexes, *plain_indexes("ussd_hop", "at_session_id", "phone_e164")]
+        indexes = [failed_index("ussd_hop"), *plain_indexes("ussd_hop", "at_session_id", "phone_e164")]
 
     def __str__(self):
         return f"{self.at_session_id} [{self.text}]"
@@ -297,6 +298,7 @@ class UssdEnd(CallbackEvent):
         verbose_name = _("USSD end notification")
         verbose_name_plural = _("USSD end notifications")
         constraints = [dedupe_constraint("ussd_ussdend_dedupe")]
+        indexes = [failed_index("ussd_end")]
 
     def __str__(self):
         return f"{self.at_session_id}: {self.status}"

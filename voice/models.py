@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from atproject.callbacks.models import CODE_LENGTH, ID_LENGTH, PHONE_LENGTH, CallbackEvent
+from atproject.callbacks.models import CODE_LENGTH, ID_LENGTH, PHONE_LENGTH, CallbackEvent, failed_index
 from atproject.callbacks.payload import Payload
 from atproject.outbound import OutboundRequest
 
@@ -166,6 +166,7 @@ class VoiceInstruction(VoiceCallback):
     class Meta(VoiceCallback.Meta):
         verbose_name = _("voice instruction request")
         verbose_name_plural = _("voice instruction requests")
+        indexes = [failed_index("voice_instruction")]
 
     def apply(self):
         from .services import answer_instruction
@@ -183,6 +184,7 @@ class VoiceEvent(VoiceCallback):
     class Meta(VoiceCallback.Meta):
         verbose_name = _("voice event")
         verbose_name_plural = _("voice events")
+        indexes = [failed_index("voice_event")]
 
     def apply(self):
         from .services import update_call

@@ -575,3 +575,12 @@ def test_a_failed_effect_stores_and_logs_its_error_with_phone_numbers_masked(cli
             MaskPhoneNumbers().filter(record)
             assert "+254711000077" not in record.getMessage() + (record.exc_text or "")
     assert logged is not None
+
+
+def test_every_kind_indexes_its_failed_rows_under_a_name_with_its_app_label():
+    for kind in kinds().values():
+        meta = kind.model._meta
+        failed = [i for i in meta.indexes if i.fields == ["state"]]
+        assert len(failed) == 1, kind.name
+        assert failed[0].name.startswith(f"{meta.app_label}_"), failed[0].name
+        assert all(i.name.startswith(f"{meta.app_label}_") for i in meta.indexes), kind.name

@@ -186,11 +186,6 @@ class AirtimeValidation(CallbackEvent):
     def dedupe_values(cls, fields):
         return [fields["at_transaction_id"]]
 
-    def apply(self):
-        from .services import validate
-
-        validate(self)
-
 
 class AirtimeStatusEvent(CallbackEvent):
     """AT's final word on a transaction (`/api/airtime/status`)."""
@@ -241,11 +236,6 @@ class AirtimeStatusEvent(CallbackEvent):
     @classmethod
     def dedupe_values(cls, fields):
         return [fields["at_request_id"], fields["status"].lower()]
-
-    def apply(self):
-        from .services import apply_status
-
-        apply_status(self)
 
 
 # AT's airtime status → our status (compared case-insensitively); others move nothing.

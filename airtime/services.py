@@ -35,7 +35,7 @@ from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.utils import timezone
 
 from atproject import config, gateway
-from atproject.callbacks.models import ProcessingState
+from atproject.callbacks.models import Arrival, ProcessingState
 from atproject.callbacks.payload import parse_money
 from atproject.fields import clipped
 from atproject.outbound import OutboundStatus, handle_failure
@@ -305,7 +305,16 @@ def _store_late_answer(txn: AirtimeTransaction, request_id: str, **fields) -> No
 # --- Callbacks ---------------------------------------------------------------------------------
 
 
-def validate(event: AirtimeValidation) -> None:
+def refused_while_down(event: AirtimeValidation, answer: str, arrival: Arrival | None = None) -> None:
+    """A validation replayed from the spool: AT was answered Failed while the database was down, and did not send."""
+    event.decision = ValidationDecision.FAILED
+    event.reason = "answered Failed: the database was unavailable when AT asked"
+    AirtimeValidation.objects.filter(pk=event.pk).update(
+        **clipped(AirtimeValidation, {"decision": event.decision, "reason": event.reason})
+    )
+
+
+def validate(event: AirtimeValidation, arrival: Arrival | None = None) -> None:
     """Decide AT's validation request: Validated only for a matching transaction of ours, once."""
     window = timezone.now() - timedelta(minutes=settings.AT_AIRTIME_VALIDATION_WINDOW_MINUTES)
     candidates = AirtimeTransaction.objects.select_for_update().filter(
@@ -346,7 +355,7 @@ def _why_not(event: AirtimeValidation, window) -> str:
     return "our matching transaction is not being sent"
 
 
-def apply_status(event: AirtimeStatusEvent) -> None:
+def apply_status(event: AirtimeStatusEvent, arrival: Arrival | None = None) -> None:
     """AT's status: Success → delivered, Failed → failed (its description kept); others change nothing.
 
     Linked by requestId; when no transaction has it (its worker died during the

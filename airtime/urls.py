@@ -5,13 +5,20 @@ from django.urls import path
 from atproject.callbacks.registry import callback_path
 from atproject.invoke import service_ready
 
-from . import models, views
+from . import models, services, views
 
 app_name = "airtime"
 
 urlpatterns = [
     path("", service_ready("airtime"), name="ready"),
-    callback_path("validation", models.AirtimeValidation, name="validation", view=views.ValidationView),
-    callback_path("status", models.AirtimeStatusEvent, name="status"),
+    callback_path(
+        "validation",
+        models.AirtimeValidation,
+        name="validation",
+        view=views.ValidationView,
+        effect=services.validate,
+        answered_effect=services.refused_while_down,
+    ),
+    callback_path("status", models.AirtimeStatusEvent, name="status", effect=services.apply_status),
     path("invoke-send-airtime", views.InvokeSendAirtimeView.as_view(), name="invoke-send-airtime"),
 ]

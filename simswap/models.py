@@ -93,11 +93,6 @@ class SimSwapStatusEvent(CallbackEvent):
     def dedupe_values(cls, fields):
         return [fields["at_request_id"]]
 
-    def apply(self):
-        from .services import apply_status
-
-        apply_status(self)
-
 
 def swap_date(text: str) -> date | None:
     """AT's DD-MM-YYYY (ISO also accepted); 01-01-1900 means "not known" and gives None."""

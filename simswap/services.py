@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from atproject import gateway
+from atproject.callbacks.models import Arrival
 from atproject.outbound import OutboundStatus, handle_failure
 from atproject.phones import normalize_phone
 
@@ -81,7 +82,7 @@ def store_answer(checks, answer) -> None:
                 )
 
 
-def apply_status(event: SimSwapStatusEvent) -> None:
+def apply_status(event: SimSwapStatusEvent, arrival: Arrival | None = None) -> None:
     check = SimSwapCheck.objects.filter(at_request_id=event.at_request_id).first()
     if check is None:
         return  # before the check's answer was stored: linked by `link_early_results`

@@ -5,12 +5,12 @@ from django.urls import path
 from atproject.callbacks.registry import callback_path
 from atproject.invoke import service_ready
 
-from . import models, views
+from . import models, services, views
 
 app_name = "simswap"
 
 urlpatterns = [
     path("", service_ready("sim-swap"), name="ready"),
-    callback_path("status", models.SimSwapStatusEvent, name="status"),
+    callback_path("status", models.SimSwapStatusEvent, name="status", effect=services.apply_status),
     path("invoke-check-simswap", views.InvokeCheckSimSwapView.as_view(), name="invoke-check-simswap"),
 ]

@@ -81,17 +81,6 @@ class DeliveryReport(CallbackEvent):
     def dedupe_values(cls, fields):
         return [fields["at_message_id"], fields["status"].lower(), fields["retry_count"]]
 
-    @classmethod
-    def insert_effect(cls, values, connection):
-        from .services import delivery_report_insert_effect
-
-        return delivery_report_insert_effect(values)
-
-    def apply(self):
-        from .services import apply_delivery_report
-
-        apply_delivery_report(self)
-
 
 class InboundMessage(CallbackEvent):
     """A message a subscriber sent to our shortcode (two-way or premium SMS)."""
@@ -145,11 +134,6 @@ class InboundMessage(CallbackEvent):
         """Premium (on-demand) messages carry a linkId; replies must go back with it."""
         return bool(self.link_id)
 
-    def apply(self):
-        from .services import auto_reply
-
-        auto_reply(self)
-
 
 class OptOutEvent(CallbackEvent):
     """A subscriber asked to receive no more bulk SMS from a sender id."""
@@ -175,11 +159,6 @@ class OptOutEvent(CallbackEvent):
             "phone_e164": phone_e164,
             "sender_id": payload.text("senderId", required=True, max_length=ID_LENGTH),
         }
-
-    def apply(self):
-        from .services import record_opt_out
-
-        record_opt_out(self)
 
 
 class SubscriptionEvent(CallbackEvent):
@@ -216,11 +195,6 @@ class SubscriptionEvent(CallbackEvent):
             "keyword": payload.text("keyword", required=True, max_length=ID_LENGTH),
             "update_type": payload.text("updateType", required=True, max_length=CODE_LENGTH),
         }
-
-    def apply(self):
-        from .services import record_subscription
-
-        record_subscription(self)
 
 
 class SubscriptionUpdate(models.TextChoices):

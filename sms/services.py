@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from atproject import gateway
-from atproject.callbacks.models import InsertEffect
+from atproject.callbacks.models import Arrival, InsertEffect
 from atproject.callbacks.payload import mask_phone, parse_money
 from atproject.outbound import RESENDABLE, OutboundStatus, handle_failure, insert_rows, statuses_below
 from atproject.phones import normalize_phone
@@ -52,7 +52,7 @@ def phone_key(phone_number: str, phone_e164: str) -> str:
 # --- Opt-outs and subscriptions (callback effects) ---------------------------------
 
 
-def record_opt_out(event: OptOutEvent) -> OptOut:
+def record_opt_out(event: OptOutEvent, arrival: Arrival | None = None) -> OptOut:
     """The subscriber opted out of `event.sender_id` (again, if staff had lifted it)."""
     opt_out, _created = OptOut.objects.update_or_create(
         phone=phone_key(event.phone_number, event.phone_e164),
@@ -84,7 +84,7 @@ def lift_opt_outs(queryset, user) -> int:
     return queryset.filter(active=True).update(active=False, lifted_at=timezone.now(), lifted_by=user)
 
 
-def record_subscription(event: SubscriptionEvent) -> Subscription | None:
+def record_subscription(event: SubscriptionEvent, arrival: Arrival | None = None) -> Subscription | None:
     """Apply an addition or deletion; an unknown update type is kept on the event and changes nothing."""
     update = SubscriptionUpdate.from_at(event.update_type)
     if update is None:
@@ -240,7 +240,7 @@ def matching_rule(message: InboundMessage) -> AutoReplyRule | None:
     return best[1] if best else None
 
 
-def auto_reply(message: InboundMessage) -> OutboundBatch | None:
+def auto_reply(message: InboundMessage, arrival: Arrival | None = None) -> OutboundBatch | None:
     """The inbound message's effect: answer it when an auto-reply rule matches."""
     rule = matching_rule(message)
     if rule is None:
@@ -371,7 +371,7 @@ def _advance_sql(at_message_id: str, at_status: str, received_at, failure_reason
     return sql, [*values, at_message_id, *statuses_below(status)]
 
 
-def apply_delivery_report(report: DeliveryReport) -> None:
+def apply_delivery_report(report: DeliveryReport, arrival: Arrival | None = None) -> None:
     """A delivery report's effect: link it to its message, when known, and move the message's status.
 
     Both are no-ops while the message is unknown (the report then waits,
@@ -392,10 +392,10 @@ def apply_delivery_report(report: DeliveryReport) -> None:
             cursor.execute(*advance)
 
 
-def delivery_report_insert_effect(values: dict) -> InsertEffect | None:
+def delivery_report_insert_effect(values: dict, db=None) -> InsertEffect | None:
     """`apply_delivery_report` within the report's INSERT (PostgreSQL): linked as stored, the message moved
-    only when the row was new."""
-    if connection.vendor != "postgresql":
+    only when the row was new. `db` is the connection the INSERT runs on."""
+    if (db or connection).vendor != "postgresql":
         return None
     effect = InsertEffect(columns={"message_id": (_message_id_sql(), [values["at_message_id"]])})
     advance = _advance_sql(values["at_message_id"], values["status"], values["received_at"], values["failure_reason"])

@@ -263,11 +263,6 @@ class UssdHop(CallbackEvent):
     def dedupe_values(cls, fields):
         return [fields["at_session_id"], fields["text"]]
 
-    def apply(self):
-        from .services import answer_hop
-
-        answer_hop(self)
-
 
 class UssdEnd(CallbackEvent):
     """AT's end-of-session notification (`/api/ussd/status`)."""
@@ -327,8 +322,3 @@ class UssdEnd(CallbackEvent):
     @classmethod
     def dedupe_values(cls, fields):
         return [fields["at_session_id"]]
-
-    def apply(self):
-        from .services import record_end
-
-        record_end(self)

@@ -6,7 +6,7 @@ import logging
 from django.db import connection
 from django.utils import timezone
 
-from atproject.callbacks.views import elapsed_ms
+from atproject.callbacks.models import Arrival
 
 from . import menus
 from .models import UssdEnd, UssdHop, UssdSession
@@ -79,13 +79,8 @@ def _answer_sql(vendor: str) -> str:
     return update.format(session="%s")
 
 
-def answer_hop(hop: UssdHop) -> None:
-    """A hop's effect: compute the screen, then count the hop on its session and store the screen on the hop.
-
-    The hot path of every USSD request, so written out: the session is created
-    on first sight or counted by one upsert, and on PostgreSQL that upsert and
-    the hop's update are one statement (the ORM took six).
-    """
+def answer_hop(hop: UssdHop, arrival: Arrival | None = None) -> None:
+    """A hop's effect: compute the screen, then count the hop on its session and store the screen on the hop."""
     request = menus.Hop(
         session_id=hop.at_session_id,
         phone_number=hop.phone_number,
@@ -94,8 +89,23 @@ def answer_hop(hop: UssdHop) -> None:
         text=hop.text,
         inputs=menus.inputs_of(hop.text),
     )
-    hop.response = menus.answer(request)  # raising marks the hop failed; the view answers END with an apology
-    hop.duration_ms = elapsed_ms()
+    response = menus.answer(request)  # raising marks the hop failed; the view answers END with an apology
+    record_screen(hop, response, arrival.elapsed_ms() if arrival else None)
+
+
+def answered_hop(hop: UssdHop, answer: str, arrival: Arrival | None = None) -> None:
+    """A hop replayed from the spool: the caller got `answer` (the apology) while the database was down."""
+    record_screen(hop, answer, None)
+
+
+def record_screen(hop: UssdHop, response: str, duration_ms: int | None) -> None:
+    """Count the hop on its session and store the screen sent on the hop.
+
+    The hot path of every USSD request, so written out: the session is created
+    on first sight or counted by one upsert, and on PostgreSQL that upsert and
+    the hop's update are one statement (the ORM took six).
+    """
+    hop.response, hop.duration_ms = response, duration_ms
     answer = [hop.response, hop.duration_ms, hop.pk]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -107,7 +117,7 @@ def answer_hop(hop: UssdHop) -> None:
             cursor.execute(_answer_sql(connection.vendor), [hop.session_id, *answer])
 
 
-def record_end(end: UssdEnd) -> None:
+def record_end(end: UssdEnd, arrival: Arrival | None = None) -> None:
     """The end notification's effect: the session's final status, cost and duration."""
     session = session_for(
         end.at_session_id,

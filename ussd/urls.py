@@ -5,12 +5,19 @@ from django.urls import path
 from atproject.callbacks.registry import callback_path
 from atproject.invoke import service_ready
 
-from . import models, views
+from . import models, services, views
 
 app_name = "ussd"
 
 urlpatterns = [
     path("", service_ready("ussd"), name="ready"),
-    callback_path("session", models.UssdHop, name="session", view=views.UssdSessionView),
-    callback_path("status", models.UssdEnd, name="status"),
+    callback_path(
+        "session",
+        models.UssdHop,
+        name="session",
+        view=views.UssdSessionView,
+        effect=services.answer_hop,
+        answered_effect=services.answered_hop,
+    ),
+    callback_path("status", models.UssdEnd, name="status", effect=services.record_end),
 ]

@@ -168,11 +168,6 @@ class VoiceInstruction(VoiceCallback):
         verbose_name_plural = _("voice instruction requests")
         indexes = [failed_index("voice_instruction")]
 
-    def apply(self):
-        from .services import answer_instruction
-
-        answer_instruction(self)
-
 
 class VoiceEvent(VoiceCallback):
     """A call event notification (`/api/voice/events`)."""
@@ -185,11 +180,6 @@ class VoiceEvent(VoiceCallback):
         verbose_name = _("voice event")
         verbose_name_plural = _("voice events")
         indexes = [failed_index("voice_event")]
-
-    def apply(self):
-        from .services import update_call
-
-        update_call(self)
 
 
 # --- What callers hear ---------------------------------------------------------------------------

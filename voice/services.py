@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from atproject import gateway
+from atproject.callbacks.models import Arrival
 from atproject.fields import clip
 from atproject.outbound import OutboundStatus, handle_failure
 from atproject.phones import normalize_phone
@@ -31,7 +32,7 @@ def sorry() -> str:
 # --- Calls from callbacks ------------------------------------------------------------------------
 
 
-def update_call(event) -> Call:
+def update_call(event, arrival: Arrival | None = None) -> Call:
     """Apply any voice callback to its call (created on first sight): numbers, state, digits, recordings, cost.
 
     AT's callerNumber is the subscriber and destinationNumber our AT number on
@@ -154,7 +155,14 @@ def instructions_for(call: Call, event) -> str:
     return str(response)
 
 
-def answer_instruction(instruction) -> None:
+def answered_instruction(instruction, answer: str, arrival: Arrival | None = None) -> None:
+    """An instruction request replayed from the spool: the caller heard `answer` (the apology) meanwhile."""
+    update_call(instruction)
+    instruction.response = answer
+    type(instruction).objects.filter(pk=instruction.pk).update(response=answer)
+
+
+def answer_instruction(instruction, arrival: Arrival | None = None) -> None:
     """An instruction request's effect: update its call and store the XML to answer (none once it ended)."""
     call = update_call(instruction)
     instruction.response = "" if instruction.is_active is False else instructions_for(call, instruction)

@@ -5,13 +5,20 @@ from django.urls import path
 from atproject.callbacks.registry import callback_path
 from atproject.invoke import service_ready
 
-from . import models, views
+from . import models, services, views
 
 app_name = "voice"
 
 urlpatterns = [
     path("", service_ready("voice"), name="ready"),
-    callback_path("instruct", models.VoiceInstruction, name="instruct", view=views.InstructView),
-    callback_path("events", models.VoiceEvent, name="events"),
+    callback_path(
+        "instruct",
+        models.VoiceInstruction,
+        name="instruct",
+        view=views.InstructView,
+        effect=services.answer_instruction,
+        answered_effect=services.answered_instruction,
+    ),
+    callback_path("events", models.VoiceEvent, name="events", effect=services.update_call),
     path("invoke-call", views.InvokeCallView.as_view(), name="invoke-call"),
 ]

@@ -19,10 +19,10 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, InterfaceError, OperationalError, connections, router, transaction
 from django.db.models import F
-from django.utils import timezone
 
-from .models import CallbackEvent, InsertEffect, ProcessingState
+from .models import Arrival, CallbackEvent, InsertEffect, ProcessingState
 from .payload import CallbackError, ParsedBody, Payload, jsonable, mask_phones_in, mask_pii
+from .registry import CallbackKind, kind_for
 
 logger = logging.getLogger("atproject.callbacks")
 
@@ -42,23 +42,26 @@ class Outcome:
 
 
 def ingest(
-    model: type[CallbackEvent],
+    kind: CallbackKind,
     parsed: ParsedBody,
     *,
     source_ip: str | None = None,
+    arrival: Arrival | None = None,
     apply_effect: bool = True,
-    received_at=None,
     answered: str | None = None,
 ) -> Outcome:
-    """Store one delivery of a callback of kind `model` and apply its effect once.
+    """Store one delivery of a callback of `kind` and apply the kind's effect once.
 
-    `apply_effect=False` stores it without its effect (a backfill of old
-    inbound messages must not send auto-replies hours late). A replayed
-    callback passes when it arrived (`received_at`) and, for an interactive
-    kind, the answer its caller got while the database was down (`answered`):
-    its effect then records that answer instead of computing a new one.
+    `arrival` says when it arrived (now, by default; a replayed callback keeps
+    its original time). `apply_effect=False` stores it without its effect (a
+    backfill of old inbound messages must not send auto-replies hours late). A
+    replayed interactive callback passes the answer its caller got while the
+    database was down (`answered`): the kind's answered effect then records
+    that answer instead of computing a new one.
     """
-    now = received_at or timezone.now()
+    model = kind.model
+    arrival = arrival or Arrival.now()
+    now = arrival.at
     row = {
         "payload": jsonable(parsed.data),
         "raw_body": parsed.raw_text,
@@ -83,8 +86,8 @@ def ingest(
         return Outcome(event, created=True, error=str(exc))
 
     values = {**row, **fields}
-    if model.dedupe_window is None and apply_effect and answered is None:
-        stored = _store_and_apply_at_once(model, key, values, now)
+    if kind.insert_effect is not None and model.dedupe_window is None and apply_effect and answered is None:
+        stored = _store_and_apply_at_once(kind, key, values, now)
         if stored is not None:
             return stored
     applying = None
@@ -93,10 +96,7 @@ def ingest(
             event, created = _find_or_create(model, key, values, now)
             if created and apply_effect:
                 applying = event
-                if answered is None:
-                    event.apply()
-                else:
-                    event.apply_answered(answered)
+                kind.apply(event, arrival, answered=answered)
     except Exception as exc:
         if applying is None:  # storing failed, not the effect: the caller's problem (503 and spool)
             raise
@@ -161,17 +161,18 @@ def _insert_unless_known(model, key: str, values: dict) -> tuple[CallbackEvent, 
     return _stored(event, row[0], using), True
 
 
-def _store_and_apply_at_once(model, key: str, values: dict, now) -> Outcome | None:
-    """Store and apply in one statement when the model writes its effect as SQL (`insert_effect`).
+def _store_and_apply_at_once(kind: CallbackKind, key: str, values: dict, now) -> Outcome | None:
+    """Store and apply in one statement when the kind's effect is also written as SQL (`insert_effect`).
 
     Outside a transaction that statement commits by itself: no BEGIN, no
     COMMIT. None when the model has no such effect here, or when the statement
     failed for a reason other than the database being down: `ingest` then
     stores and applies the ordinary way (and records a failing effect).
     """
+    model = kind.model
     using = router.db_for_write(model)
     connection = connections[using]
-    effect = model.insert_effect(values, connection)
+    effect = kind.insert_effect(values, connection)
     if effect is None:
         return None
     event = model(dedupe_key=key, **values)
@@ -218,11 +219,11 @@ def _count_repeat(model, event: CallbackEvent, now) -> CallbackEvent:
     return event
 
 
-def _apply(event: CallbackEvent) -> None:
+def _apply(kind: CallbackKind, event: CallbackEvent) -> None:
     """Apply a stored row's effect in a savepoint; when it raises, the row is marked failed."""
     try:
         with transaction.atomic():
-            event.apply()
+            kind.apply(event, Arrival(event.received_at))
     except Exception as exc:  # the effect's failure must never lose the row
         logger.exception("%s callback %s: effect failed", event._meta.label, event.pk)
         event.state = ProcessingState.FAILED
@@ -236,6 +237,7 @@ def reprocess(event: CallbackEvent) -> bool:
     A callback that is now a repeat of another row stays failed, naming that row.
     """
     model = type(event)
+    kind = kind_for(model)
     try:
         fields = model.fields_from_payload(Payload(event.payload))
         key = model.dedupe_key_for(fields, event.payload)
@@ -254,6 +256,6 @@ def reprocess(event: CallbackEvent) -> bool:
             setattr(event, name, value)
         event.state, event.error = ProcessingState.PROCESSED, ""
         event.save()
-        _apply(event)
+        _apply(kind, event)
     logger.info("%s callback %s reprocessed: %s", model._meta.label, event.pk, event.state)
     return event.state == ProcessingState.PROCESSED

@@ -1,15 +1,17 @@
 """The abstract base of every stored AT callback.
 
 A concrete event model adds typed, indexed columns for what people filter and
-search on, says how to read them from a payload (`fields_from_payload`), what
-makes two deliveries the same callback (`dedupe_values` or `dedupe_window`), and
-what the callback does to the rest of the system (`apply`).
+search on, says how to read them from a payload (`fields_from_payload`) and
+what makes two deliveries the same callback (`dedupe_values` or
+`dedupe_window`). What the callback does to the rest of the system (its
+effect) is declared where the kind is mounted (`registry.callback_path`).
 """
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -65,9 +67,28 @@ def plain_indexes(prefix: str, *fields: str) -> list[models.Index]:
     return [models.Index(fields=[f], name=f"{prefix}_{f}"[:30]) for f in fields]
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """When a callback arrived, given to its effect: `at` (wall clock) and `clock` (a perf_counter reading).
+
+    `clock` is None where no request is being answered (reprocessing, a replay).
+    """
+
+    at: datetime
+    clock: float | None = None
+
+    @classmethod
+    def now(cls) -> "Arrival":
+        return cls(timezone.now(), time.perf_counter())
+
+    def elapsed_ms(self) -> int | None:
+        """Milliseconds since the callback arrived, while it is being answered."""
+        return None if self.clock is None else round((time.perf_counter() - self.clock) * 1000)
+
+
 @dataclass
 class InsertEffect:
-    """A callback's effect written as part of the statement that stores it (see `CallbackEvent.insert_effect`)."""
+    """A callback's effect written as part of the statement that stores it (`callback_path(insert_effect=...)`)."""
 
     #: SQL expressions (with their parameters) stored instead of the row's values, by column.
     columns: dict[str, tuple[str, list]] = field(default_factory=dict)
@@ -154,28 +175,3 @@ class CallbackEvent(models.Model):
         identity = data if cls.dedupe_window is not None else cls.dedupe_values(fields)
         canonical = json.dumps(identity, sort_keys=True, cls=DjangoJSONEncoder, ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8", "backslashreplace")).hexdigest()
-
-    @classmethod
-    def insert_effect(cls, values: dict, connection) -> InsertEffect | None:
-        """The effect of `apply` as SQL that runs in the INSERT statement itself, or None.
-
-        For the busiest kinds (delivery reports): on databases with
-        data-modifying WITH (PostgreSQL) the row is stored and applied in one
-        statement, one round trip instead of four. It must do exactly what
-        `apply` does, which still serves everywhere else (SQLite, reprocessing,
-        and when that statement fails). Only kinds without a `dedupe_window`
-        use it: the INSERT relies on their unique repeat key.
-        """
-        return None
-
-    def apply(self) -> None:
-        """The callback's effect on the rest of the system; runs once, with the row in one transaction."""
-
-    def apply_answered(self, answer: str) -> None:
-        """The effect of a callback replayed from the spool, whose caller got `answer` while the database was down.
-
-        Passive kinds answered nothing that matters: their effect is the usual
-        one. Interactive kinds record the answer the caller got (an apology, a
-        refusal) instead of computing one now.
-        """
-        self.apply()

@@ -1,12 +1,24 @@
-"""The callback kinds: name → model, URL and view, for tests, the admin and commands.
+"""The callback kinds: name → model, URL, view and effects, for ingestion, tests, the admin and commands.
 
-Apps mount their callbacks with `callback_path()` in their `urls.py`; that is also
-what registers the kind, so the registry and the URLconf cannot disagree.
+Apps mount their callbacks with `callback_path()` in their `urls.py`, naming
+the kind's effect there (`effect=services.apply_delivery_report`); that is also
+what registers the kind, so the registry and the URLconf cannot disagree, and
+models import no services.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.urls import get_resolver, path, reverse
+
+from .models import Arrival, CallbackEvent, InsertEffect
+
+#: A callback's effect on the rest of the system: runs once, in the row's transaction.
+Effect = Callable[[CallbackEvent, Arrival], None]
+#: The effect of an interactive callback replayed from the spool: its caller got `answer` meanwhile.
+AnsweredEffect = Callable[[CallbackEvent, str, Arrival], None]
+#: The effect as SQL run in the storing INSERT itself (PostgreSQL), from the row's values; or None.
+InsertEffectFactory = Callable[[dict, object], InsertEffect | None]
 
 _kinds: dict[str, "CallbackKind"] = {}
 
@@ -15,27 +27,65 @@ _kinds: dict[str, "CallbackKind"] = {}
 class CallbackKind:
     #: "<app label>.<url name>", e.g. "sms.delivery-reports"
     name: str
-    model: type
+    model: type[CallbackEvent]
     view: type
     url_name: str
+    effect: Effect | None = None
+    #: For the busiest kinds: `effect` written as SQL in the INSERT (one round trip). It must do exactly what
+    #: `effect` does, which still serves everywhere else (SQLite, reprocessing, and when that statement fails).
+    insert_effect: InsertEffectFactory | None = None
+    #: For interactive kinds: record the answer the caller got while the database was down.
+    answered_effect: AnsweredEffect | None = None
 
     @property
     def path(self) -> str:
         return reverse(self.url_name)
 
+    def apply(self, event: CallbackEvent, arrival: Arrival, *, answered: str | None = None) -> None:
+        """Run the kind's effect on a stored row (the answered one for a replayed interactive callback)."""
+        if answered is not None and self.answered_effect is not None:
+            self.answered_effect(event, answered, arrival)
+        elif self.effect is not None:
+            self.effect(event, arrival)
 
-def callback_path(route: str, model, *, name: str, view=None):
-    """A URL pattern for a callback of kind `model`, registered as `<app label>.<name>`."""
-    from .views import CallbackView
+
+def callback_path(
+    route: str,
+    model: type[CallbackEvent],
+    *,
+    name: str,
+    view=None,
+    effect: Effect | None = None,
+    insert_effect: InsertEffectFactory | None = None,
+    answered_effect: AnsweredEffect | None = None,
+):
+    """A URL pattern for a callback of kind `model` with its effects, registered as `<app label>.<name>`."""
+    from .views import CallbackView  # the view imports ingestion; the registry does not need it before
 
     view = view or CallbackView
     app_label = model._meta.app_label
-    kind = CallbackKind(name=f"{app_label}.{name}", model=model, view=view, url_name=f"{app_label}:{name}")
+    kind = CallbackKind(
+        name=f"{app_label}.{name}",
+        model=model,
+        view=view,
+        url_name=f"{app_label}:{name}",
+        effect=effect,
+        insert_effect=insert_effect,
+        answered_effect=answered_effect,
+    )
     _kinds[kind.name] = kind
-    return path(route, view.as_view(model=model, kind_name=kind.name), name=name)
+    return path(route, view.as_view(kind=kind), name=name)
 
 
 def kinds() -> dict[str, CallbackKind]:
     """Every registered kind (loading the URLconf first, which registers them)."""
     get_resolver().url_patterns  # noqa: B018 - importing the URLconf fills the registry
     return dict(sorted(_kinds.items()))
+
+
+def kind_for(model: type[CallbackEvent]) -> CallbackKind:
+    """The kind whose rows `model` holds (each model is mounted once)."""
+    for kind in kinds().values():
+        if kind.model is model:
+            return kind
+    raise LookupError(f"{model._meta.label} is not mounted with callback_path()")

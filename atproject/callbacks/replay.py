@@ -29,6 +29,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils.dateparse import parse_datetime
 
 from .ingest import ingest
+from .models import Arrival
 from .payload import parse_body
 from .registry import kinds
 from .spool import FILE_NAME, append_lines, spool_path
@@ -113,7 +114,7 @@ def _replay_file(held) -> tuple[int, int, int]:
             except BadLine:
                 continue
         try:
-            ingest(kind.model, parsed, **extra)
+            ingest(kind, parsed, **extra)
             stored += 1
         except (OperationalError, InterfaceError):
             still_waiting.append(line)
@@ -149,7 +150,7 @@ def _read(line: str, registered) -> tuple:
     if received_at is None:
         raise BadLine("its arrival time is missing or unreadable")
     answer = record.get("answer")
-    extra = {"source_ip": record.get("source_ip"), "received_at": received_at}
+    extra = {"source_ip": record.get("source_ip"), "arrival": Arrival(received_at)}
     if isinstance(answer, str):
         extra["answered"] = answer
     return kind, parse_body(body, str(record.get("content_type") or "")), extra

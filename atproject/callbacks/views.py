@@ -6,13 +6,10 @@ path to it is the same for every kind.
 
 import json
 import logging
-import time
-from contextvars import ContextVar
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections, router
 from django.http import HttpResponse
-from django.utils import timezone
 from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -23,20 +20,12 @@ from atproject.api import IgnoreAcceptHeader, PayloadTooLarge, ServiceUnavailabl
 from .auth import WebhookSourcePermission, WebhookTokenPermission, _address, _within, networks
 from .deadline import database_deadline
 from .ingest import Outcome, ingest
+from .models import Arrival
 from .payload import parse_body
+from .registry import CallbackKind
 from .spool import spool
 
 logger = logging.getLogger("atproject.callbacks")
-
-#: When the callback being handled arrived (perf_counter), for effects that report their latency.
-_arrived: ContextVar[float | None] = ContextVar("callback_arrived", default=None)
-
-
-def elapsed_ms() -> int | None:
-    """Milliseconds since the current callback arrived (None outside a callback request)."""
-    arrived = _arrived.get()
-    return None if arrived is None else round((time.perf_counter() - arrived) * 1000)
-
 
 def client_ip(request) -> str | None:
     """The caller's address: REMOTE_ADDR, or, behind a trusted proxy, the nearest untrusted X-Forwarded-For hop."""
@@ -67,10 +56,9 @@ def read_body(request) -> bytes:
 
 
 class CallbackView(APIView):
-    """Receives one kind of AT callback (`model`, a `CallbackEvent` subclass)."""
+    """Receives one kind of AT callback (`kind`, set by `callback_path`)."""
 
-    model = None
-    kind_name = ""  # "<app>.<url name>", set by `callback_path`
+    kind: CallbackKind | None = None
     http_method_names = ["post"]
     authentication_classes = ()
     permission_classes = (WebhookSourcePermission, WebhookTokenPermission)
@@ -86,30 +74,29 @@ class CallbackView(APIView):
         super().initial(request, *args, **kwargs)
 
     def post(self, request, *args, **kwargs):
-        _arrived.set(time.perf_counter())
-        arrived_at = timezone.now()
+        arrival = Arrival.now()
         django_request = request._request
         body = read_body(django_request)
         parsed = parse_body(body, django_request.content_type, django_request)
-        connection = connections[router.db_for_write(self.model)]
+        connection = connections[router.db_for_write(self.kind.model)]
         try:
             with database_deadline(connection, settings.AT_CALLBACK_DB_TIMEOUT) as deadline:
-                outcome = self.store(parsed, client_ip(django_request), deadline)
+                outcome = self.store(parsed, client_ip(django_request), arrival, deadline)
         except (OperationalError, InterfaceError):
-            keep = {"received_at": arrived_at}
+            keep = (self.kind.name, django_request.content_type, body, client_ip(django_request))
             try:
                 response = self.unavailable()
             except ServiceUnavailable:
-                spool(self.kind_name, django_request.content_type, body, client_ip(django_request), **keep)
+                spool(*keep, received_at=arrival.at)
                 raise
             answer = json.dumps(response.data) if hasattr(response, "data") else response.content.decode()
-            spool(self.kind_name, django_request.content_type, body, client_ip(django_request), answer=answer, **keep)
+            spool(*keep, received_at=arrival.at, answer=answer)
             return response
         if outcome.error:
             return self.refuse(outcome)
         return self.respond(outcome)
 
-    def store(self, parsed, source_ip, deadline) -> Outcome:
+    def store(self, parsed, source_ip, arrival: Arrival, deadline) -> Outcome:
         """`ingest`, once more on a fresh connection when the kept one turns out to be broken.
 
         CONN_HEALTH_CHECKS would cost a `SELECT 1` before every callback; here a
@@ -123,13 +110,13 @@ class CallbackView(APIView):
         kept = connection.vendor == "postgresql" and connection.connection is not None
         connection.health_check_done = True
         try:
-            return ingest(self.model, parsed, source_ip=source_ip)
+            return ingest(self.kind, parsed, source_ip=source_ip, arrival=arrival)
         except (OperationalError, InterfaceError):
             if not kept or connection.in_atomic_block or deadline.expired:
                 raise
             logger.warning("The database connection was broken; storing the callback on a new one")
             connection.close()
-            return ingest(self.model, parsed, source_ip=source_ip)
+            return ingest(self.kind, parsed, source_ip=source_ip, arrival=arrival)
 
     #: Interactive callbacks (USSD, voice, airtime validation) are answered with
     #: content that AT shows or acts on, and never fail the caller.

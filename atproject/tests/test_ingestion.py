@@ -584,3 +584,59 @@ def test_every_kind_indexes_its_failed_rows_under_a_name_with_its_app_label():
         assert len(failed) == 1, kind.name
         assert failed[0].name.startswith(f"{meta.app_label}_"), failed[0].name
         assert all(i.name.startswith(f"{meta.app_label}_") for i in meta.indexes), kind.name
+
+
+@pytest.mark.django_db
+def test_the_one_statement_effect_leaves_exactly_the_rows_the_plain_effect_leaves():
+    """PostgreSQL stores and applies a delivery report in one statement (`insert_effect`); the same callbacks
+    through the plain effect must leave every row the same."""
+    import dataclasses
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from atproject.callbacks.ingest import ingest
+    from atproject.callbacks.models import Arrival
+    from atproject.callbacks.payload import ParsedBody
+    from sms.models import DeliveryReport, OutboundMessage
+    from sms.services import queue_sms
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement effect is PostgreSQL's")
+    declared = kinds()["sms.delivery-reports"]
+    assert declared.insert_effect is not None
+    plain = dataclasses.replace(declared, insert_effect=None)
+    start = timezone.now()
+    reports = [
+        {"id": "M1", "status": "Sent"},
+        {"id": "M1", "status": "Success"},
+        {"id": "M1", "status": "Sent"},  # late: moves nothing down
+        {"id": "M1", "status": "Success"},  # a repeat: counted, not applied again
+        {"id": "M2", "status": "Failed", "failureReason": "UserInBlackList"},
+        {"id": "M3", "status": "Buffered"},
+        {"id": "M3", "status": "Renewed"},  # unknown status: kept, moves nothing
+        {"id": "NOT-OURS", "status": "Success"},  # no such message: stored unmatched
+        {"id": "M4", "status": "Failed", "retryCount": "1"},
+        {"id": "M4", "status": "Success", "retryCount": "2"},  # premium retry: failed → delivered
+    ]
+
+    def run(kind, tag):
+        batch = queue_sms([f"+25471100000{i}" for i in range(1, 5)], f"run {tag}")
+        for i, message in enumerate(batch.messages.order_by("pk"), start=1):
+            OutboundMessage.objects.filter(pk=message.pk).update(status="submitted", at_message_id=f"{tag}-M{i}")
+        for n, report in enumerate(reports):
+            data = {**report, "id": f"{tag}-{report['id']}", "phoneNumber": "+254711000001", "networkCode": "63902"}
+            arrival = Arrival(start + timedelta(seconds=n))
+            ingest(kind, ParsedBody(data=data, content_type="application/json"), arrival=arrival)
+        rows = [
+            (r.at_message_id.split("-", 1)[1], r.status, r.failure_reason, r.retry_count, r.times_received, r.state,
+             r.message.at_message_id.split("-", 1)[1] if r.message else None)
+            for r in DeliveryReport.objects.filter(at_message_id__startswith=f"{tag}-").order_by("received_at", "pk")
+        ]  # fmt: skip
+        messages = [
+            (m.at_message_id.split("-", 1)[1], m.status, m.at_status, m.failure_reason, m.delivered_at)
+            for m in OutboundMessage.objects.filter(batch=batch).order_by("pk")
+        ]
+        return rows, messages
+
+    assert run(declared, "one") == run(plain, "two")

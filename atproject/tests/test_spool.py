@@ -103,3 +103,54 @@ def test_a_replayed_callback_keeps_its_arrival_time(client, spool_dir):
     replay()
     report = DeliveryReport.objects.get()
     assert report.received_at == two_hours_ago == report.last_received_at
+
+
+def test_a_replayed_ussd_hop_stores_the_screen_the_caller_got(client, spool_dir, settings):
+    from ussd.models import UssdHop, UssdSession
+
+    payload = load_payload("ussd", "session")
+    with database_unavailable():
+        answered = post_callback(client, "/api/ussd/session", payload).content.decode()
+    assert answered == f"END {settings.AT_USSD_ERROR_TEXT}"
+    replay()
+    hop = UssdHop.objects.get()
+    assert hop.response == answered  # not the menu's first screen, which nobody saw
+    assert hop.state == "processed"
+    assert UssdSession.objects.get().hop_count == 1
+
+
+def test_a_replayed_voice_instruction_stores_the_apology_the_caller_heard(client, spool_dir, settings):
+    from voice.models import Call, VoiceInstruction
+
+    payload = load_payload("voice", "instruct")
+    with database_unavailable():
+        heard = post_callback(client, "/api/voice/instruct", payload).content.decode()
+    assert settings.AT_VOICE_ERROR_TEXT in heard
+    replay()
+    instruction = VoiceInstruction.objects.get()
+    assert instruction.response == heard
+    assert instruction.call == Call.objects.get()  # the call is still recorded
+
+
+def test_a_replayed_airtime_validation_stays_failed_and_validates_nothing(client, spool_dir):
+    from airtime.models import AirtimeTransaction, AirtimeValidation
+    from airtime.services import queue_airtime
+    from atproject.outbound import OutboundStatus
+
+    (txn,) = queue_airtime(["+254711000001"], "10", "KES")
+    AirtimeTransaction.objects.filter(pk=txn.pk).update(status=OutboundStatus.SENDING)
+    validation = {
+        "transactionId": "ATTx_1",
+        "phoneNumber": "+254711000001",
+        "sourceIpAddress": "127.0.0.1",
+        "currencyCode": "KES",
+        "amount": "10",
+    }
+    with database_unavailable():
+        response = post_callback(client, "/api/airtime/validation", validation, as_json=True)
+    assert response.json() == {"status": "Failed"}
+    replay()
+    event = AirtimeValidation.objects.get()
+    assert event.decision == "Failed" and "database was unavailable" in event.reason
+    txn.refresh_from_db()
+    assert txn.validated_at is None  # AT was told Failed: it did not send, nothing of ours is validated

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from atproject import gateway
 from atproject.callbacks.ingest import ingest
 from atproject.callbacks.payload import ParsedBody, clean
+from atproject.callbacks.registry import kind_for
 from sms.models import InboundMessage
 
 
@@ -37,7 +38,7 @@ class Command(BaseCommand):
                 break
             for message in messages:
                 parsed = ParsedBody(data=clean(dict(message)), content_type="application/json")
-                outcome = ingest(InboundMessage, parsed, apply_effect=auto_reply)
+                outcome = ingest(kind_for(InboundMessage), parsed, apply_effect=auto_reply)
                 new += outcome.created
                 repeats += not outcome.created
                 last_id = max(last_id, int(message.get("id") or 0))

@@ -5,6 +5,7 @@ with `--every N` (the local run command starts it so).
 """
 
 import logging
+import time
 from datetime import timedelta
 
 from django.apps import apps
@@ -15,6 +16,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from atproject.callbacks.models import CallbackEvent
+from atproject.models import RateCounter
 from atproject.outbound import OutboundRequest, OutboundStatus
 
 logger = logging.getLogger("atproject.maintenance")
@@ -80,6 +82,10 @@ def prune(days: int | None = None) -> dict[str, int]:
     deleted, _ = DBTaskResult.objects.filter(status__in=["SUCCESSFUL", "FAILED"], finished_at__lt=cutoff).delete()
     if deleted:
         counts["tasks"] = deleted
+    # Throttle windows are minutes or hours long: a day-old counter counts nothing any more.
+    deleted, _ = RateCounter.objects.filter(window__lt=time.time() - 86400).delete()
+    if deleted:
+        counts["rate counters"] = deleted
     return counts
 
 

@@ -28,3 +28,16 @@ def test_reprocess_names_every_row_that_still_fails(client):
 def test_reprocess_refuses_ids_that_are_not_ids():
     with pytest.raises(CommandError, match="comma-separated row ids"):
         call_command("reprocess", kind="sms.delivery-reports", ids="4,x")
+
+
+def test_prune_drops_throttle_counters_older_than_a_day():
+    import time
+
+    from atproject.maintenance import prune
+    from atproject.models import RateCounter
+
+    now = time.time()
+    RateCounter.objects.create(key="invoke:user:1", window=int(now - 2 * 86400), hits=60)
+    current = RateCounter.objects.create(key="invoke:user:1", window=int(now // 60 * 60), hits=3)
+    assert prune()["rate counters"] == 1
+    assert list(RateCounter.objects.all()) == [current]

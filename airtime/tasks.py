@@ -1,4 +1,4 @@
-"""Airtime background tasks, run by `python manage.py db_worker`."""
+"""Airtime background tasks, run by `python manage.py worker`."""
 
 from django_tasks import task
 

@@ -284,7 +284,7 @@ AT_LOG_PII = env.bool("AT_LOG_PII", default=False)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, AT_CALLBACK_MAX_BYTES + 1)
 
 # --- Background tasks (Django Tasks API, database-backed worker) -------------
-# `python manage.py db_worker` runs them; add workers to send faster.
+# `python manage.py worker` runs them; add workers to send faster.
 TASKS = {
     "default": {
         "BACKEND": "django_tasks_db.DatabaseBackend",

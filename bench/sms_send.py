@@ -5,7 +5,7 @@
 
 It queues the batch twice — through the service (`sms.services.queue_sms`) and
 through the admin's compose form (a real POST, as staff would) — then starts one
-`manage.py db_worker` process against a stub AT on loopback that answers at
+`manage.py worker` process against a stub AT on loopback that answers at
 once, and reports the time to queue and the recipients sent per second.
 Targets (2-core machine): queueing 10,000 under 2 s; one worker >= 2,000/s.
 """
@@ -141,12 +141,11 @@ def main():
         [
             sys.executable,
             str(BASE_DIR / "manage.py"),
-            "db_worker",
+            "worker",
             "--batch",
             "--interval",
             "0",
             "--no-startup-delay",
-            "--no-reload",
             "-v",
             "0",
         ],

@@ -1,4 +1,4 @@
-"""SIM swap background tasks, run by `python manage.py db_worker`."""
+"""SIM swap background tasks, run by `python manage.py worker`."""
 
 from django_tasks import task
 

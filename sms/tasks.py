@@ -1,4 +1,4 @@
-"""SMS background tasks, run by `python manage.py db_worker`."""
+"""SMS background tasks, run by `python manage.py worker`."""
 
 from django_tasks import task
 

@@ -1,4 +1,4 @@
-"""Voice background tasks, run by `python manage.py db_worker`."""
+"""Voice background tasks, run by `python manage.py worker`."""
 
 from django_tasks import task
 

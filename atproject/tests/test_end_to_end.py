@@ -59,7 +59,7 @@ def wait_until(check, timeout=20.0, what="condition"):
 
 @pytest.fixture(scope="module")
 def stack(django_db_setup, django_db_blocker):
-    """The project (runserver), one db_worker and the simulator, over the test database."""
+    """The project (runserver), one task worker and the simulator, over the test database."""
     web_port, sim_port = free_port(), free_port()
     with django_db_blocker.unblock():
         url = database_url()
@@ -84,7 +84,7 @@ def stack(django_db_setup, django_db_blocker):
     manage = [sys.executable, str(BASE_DIR / "manage.py")]
     commands = [
         [*manage, "runserver", f"127.0.0.1:{web_port}", "--noreload", "--skip-checks"],
-        [*manage, "db_worker", "--interval", "0.1", "--no-startup-delay", "--no-reload"],
+        [*manage, "worker", "--interval", "0.1", "--no-startup-delay"],
         [
             *manage,
             "atsim",

@@ -53,7 +53,7 @@ def test_a_worker_killed_mid_send_leaves_nothing_sent_twice_or_lost(settings):
         stderr=subprocess.DEVNULL,
     )
     worker = subprocess.Popen(
-        [*manage, "db_worker", "--interval", "0.1", "--no-startup-delay", "--no-reload"],
+        [*manage, "worker", "--interval", "0.1", "--no-startup-delay"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -194,7 +194,7 @@ def test_a_full_run_logs_no_secret_and_no_query_string(server, tmp_path):
         web_command = [*manage, "runserver", f"127.0.0.1:{web}", "--noreload"]
     commands = [
         web_command,
-        [*manage, "db_worker", "--interval", "0.1", "--no-startup-delay", "--no-reload"],
+        [*manage, "worker", "--interval", "0.1", "--no-startup-delay"],
         [
             *manage,
             "atsim",

@@ -101,7 +101,7 @@ def test_env_example_documents_every_variable():
     ],
 )
 def test_a_bad_setting_stops_check_and_worker_naming_the_variable(variable, value, expected):
-    for command in (["check"], ["db_worker", "--batch", "--no-reload"]):
+    for command in (["check"], ["worker", "--batch"]):
         result = manage(*command, **{**PRODUCTION, variable: value})
         assert result.returncode != 0, result.stdout
         assert variable in result.stderr and expected in result.stderr, result.stderr[-500:]

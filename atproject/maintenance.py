@@ -6,22 +6,91 @@ with `--every N` (the local run command starts it so).
 
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from atproject.callbacks.models import CallbackEvent
-from atproject.models import RateCounter
+from atproject.models import BalanceSnapshot, RateCounter
 from atproject.outbound import OutboundRequest, OutboundStatus
 
 logger = logging.getLogger("atproject.maintenance")
 
 WORKER_SEEN_KEY = "atproject:worker-seen"
+
+
+@dataclass
+class PeriodicJob:
+    name: str
+    function: Callable[[], object]
+    every: timedelta
+
+
+_jobs: dict[str, PeriodicJob] = {}
+
+
+def periodic(every: timedelta, *, name: str | None = None):
+    """Register a job that `maintain` runs at most once per `every` (apps register theirs in `ready()`).
+
+    When it last ran is kept in the shared cache, so that cron's one-pass
+    `maintain` and a long-running `maintain --every N` keep the same pace.
+    """
+
+    def register(function):
+        job = PeriodicJob(name or f"{function.__module__}.{function.__qualname__}", function, every)
+        _jobs[job.name] = job
+        return function
+
+    return register
+
+
+def run_due_jobs(now=None) -> dict[str, object]:
+    """Run every registered job whose time has come; returns what each that ran returned."""
+    now = now or timezone.now()
+    ran = {}
+    for job in _jobs.values():
+        key = f"atproject:periodic:{job.name}"
+        last = cache.get(key)
+        if last is not None and now - timezone.datetime.fromisoformat(last) < job.every:
+            continue
+        try:
+            ran[job.name] = job.function()
+        except DatabaseError:
+            raise  # the database is down: maintain reports it and tries again next pass
+        except Exception:
+            logger.exception("Periodic job %s failed", job.name)
+            ran[job.name] = "failed"
+        cache.set(key, now.isoformat(), timeout=None)
+    return ran
+
+
+@periodic(timedelta(minutes=10))
+def refresh_balance() -> BalanceSnapshot:
+    """Ask AT for the account's balance (the console and alerts read the latest snapshot)."""
+    from atproject import gateway
+    from atproject.callbacks.payload import parse_money
+
+    now = timezone.now()
+    try:
+        answer = gateway.application_data()
+    except gateway.ATError as exc:
+        return BalanceSnapshot.objects.create(fetched_at=now, error=str(exc)[:255])
+    data = answer if isinstance(answer, dict) else {}
+    user = data.get("UserData") or data.get("userData") or {}
+    try:
+        amount, currency = parse_money(user.get("balance") or "")
+    except ValueError:
+        return BalanceSnapshot.objects.create(fetched_at=now, error=f"unreadable balance: {str(answer)[:200]}")
+    snapshot = BalanceSnapshot.objects.create(fetched_at=now, amount=amount, currency=currency)
+    BalanceSnapshot.objects.filter(fetched_at__lt=now - timedelta(days=35)).delete()
+    return snapshot
 
 
 class WorkerLost(Exception):

@@ -18,3 +18,47 @@ class RateCounter(models.Model):
 
     def __str__(self):
         return f"{self.key} @ {self.window}: {self.hits}"
+
+
+class RefusedCallback(models.Model):
+    """Callbacks refused (403: no or wrong token, an address outside the allowlist), counted per hour and path.
+
+    Refusals are counted, not only logged: a wrong token in AT's dashboard shows
+    here (and in the console) as a number that grows. The token is never kept.
+    """
+
+    hour = models.DateTimeField(_("hour"), help_text=_("Start of the hour (UTC)."))
+    path = models.CharField(_("path"), max_length=200)
+    reason = models.CharField(_("reason"), max_length=40)
+    count = models.PositiveIntegerField(_("refused"), default=0)
+    last_source_ip = models.GenericIPAddressField(_("last source address"), null=True, blank=True)
+    last_at = models.DateTimeField(_("last refused at"))
+
+    class Meta:
+        verbose_name = _("refused callback")
+        verbose_name_plural = _("refused callbacks")
+        ordering = ["-hour", "path"]
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "path", "reason"], name="atproject_refusedcallback_hour_path")
+        ]
+
+    def __str__(self):
+        return f"{self.path}: {self.count} refused ({self.reason})"
+
+
+class BalanceSnapshot(models.Model):
+    """AT's account balance as the gateway last read it (`maintain` refreshes it every few minutes)."""
+
+    fetched_at = models.DateTimeField(_("fetched at"), db_index=True)
+    amount = models.DecimalField(_("balance"), max_digits=18, decimal_places=4, null=True, blank=True)
+    currency = models.CharField(_("currency"), max_length=3, blank=True)
+    error = models.CharField(_("error"), max_length=255, blank=True, help_text=_("Why AT could not be asked."))
+
+    class Meta:
+        verbose_name = _("AT balance")
+        verbose_name_plural = _("AT balance")
+        ordering = ["-fetched_at"]
+        get_latest_by = "fetched_at"
+
+    def __str__(self):
+        return f"{self.currency} {self.amount}" if self.amount is not None else f"unknown: {self.error}"

@@ -7,15 +7,44 @@ that a new token can be rolled out before the old one is withdrawn.
 
 import base64
 import binascii
-import functools
-import ipaddress
 import logging
 
 from django.conf import settings
+from django.db import IntegrityError, models, transaction
 from django.utils.crypto import constant_time_compare
 from rest_framework.permissions import BasePermission
 
+from .network import address, client_ip, networks, within
+
 logger = logging.getLogger("atproject.callbacks")
+
+
+def count_refusal(request, reason: str) -> None:
+    """Add one to this hour's refused callbacks for the path (never the token). Never fails the request."""
+    from django.db import DatabaseError
+    from django.utils import timezone
+
+    from atproject.models import RefusedCallback
+
+    now = timezone.now()
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    source = client_ip(request)
+    try:
+        updated = RefusedCallback.objects.filter(hour=hour, path=request.path[:200], reason=reason).update(
+            count=models.F("count") + 1, last_source_ip=source, last_at=now
+        )
+        if not updated:
+            try:
+                with transaction.atomic():
+                    RefusedCallback.objects.create(
+                        hour=hour, path=request.path[:200], reason=reason, count=1, last_source_ip=source, last_at=now
+                    )
+            except IntegrityError:  # created by a concurrent refusal: count on it
+                RefusedCallback.objects.filter(hour=hour, path=request.path[:200], reason=reason).update(
+                    count=models.F("count") + 1, last_source_ip=source, last_at=now
+                )
+    except DatabaseError:
+        logger.warning("Could not count a refused callback (database unavailable)")
 
 
 def _basic_auth_password(request) -> str | None:
@@ -59,6 +88,8 @@ class WebhookTokenPermission(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         allowed = token_is_valid(request._request)
+        if not allowed:
+            count_refusal(request._request, "no token configured" if not settings.AT_WEBHOOK_TOKEN else "token")
         if not allowed and not settings.AT_WEBHOOK_TOKEN:
             self.message = "Callbacks are refused: AT_WEBHOOK_TOKEN is not set on this server."
             logger.error("Refused a callback to %s: AT_WEBHOOK_TOKEN is not set (DEBUG is off)", request.path)
@@ -71,22 +102,6 @@ class WebhookTokenPermission(BasePermission):
         return allowed
 
 
-@functools.cache
-def networks(cidrs: tuple[str, ...]) -> tuple:
-    return tuple(ipaddress.ip_network(c.strip(), strict=False) for c in cidrs if c.strip())
-
-
-def _address(text: str):
-    try:
-        return ipaddress.ip_address(text.strip())
-    except ValueError:
-        return None
-
-
-def _within(address, nets) -> bool:
-    return any(address.version == net.version and address in net for net in nets)
-
-
 class WebhookSourcePermission(BasePermission):
     """When AT_WEBHOOK_ALLOWED_IPS is set, callbacks only from those networks (an extra layer; AT publishes none)."""
 
@@ -96,10 +111,9 @@ class WebhookSourcePermission(BasePermission):
         allowed = networks(tuple(settings.AT_WEBHOOK_ALLOWED_IPS))
         if not allowed:
             return True
-        from .views import client_ip
-
-        source = _address(client_ip(request._request) or "")
-        if source is not None and _within(source, allowed):
+        source = address(client_ip(request._request) or "")
+        if source is not None and within(source, allowed):
             return True
+        count_refusal(request._request, "address")
         logger.warning("Refused a callback to %s from %s: not in AT_WEBHOOK_ALLOWED_IPS", request.path, source)
         return False

@@ -17,28 +17,16 @@ from rest_framework.views import APIView
 
 from atproject.api import IgnoreAcceptHeader, PayloadTooLarge, ServiceUnavailable
 
-from .auth import WebhookSourcePermission, WebhookTokenPermission, _address, _within, networks
+from .auth import WebhookSourcePermission, WebhookTokenPermission
 from .deadline import database_deadline
 from .ingest import Outcome, ingest
 from .models import Arrival
+from .network import client_ip
 from .payload import parse_body
 from .registry import CallbackKind
 from .spool import spool
 
 logger = logging.getLogger("atproject.callbacks")
-
-def client_ip(request) -> str | None:
-    """The caller's address: REMOTE_ADDR, or, behind a trusted proxy, the nearest untrusted X-Forwarded-For hop."""
-    remote = _address(request.META.get("REMOTE_ADDR", ""))
-    proxies = networks(tuple(settings.AT_TRUSTED_PROXIES))
-    if remote is None or not _within(remote, proxies):
-        return None if remote is None else str(remote)
-    hops = [_address(h) for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-    for hop in reversed([h for h in hops if h is not None]):
-        if not _within(hop, proxies):
-            return str(hop)
-    return str(remote)
-
 
 def read_body(request) -> bytes:
     """The body, refused with 413 above AT_CALLBACK_MAX_BYTES (before Django's own 400)."""

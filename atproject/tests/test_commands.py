@@ -41,3 +41,23 @@ def test_prune_drops_throttle_counters_older_than_a_day():
     current = RateCounter.objects.create(key="invoke:user:1", window=int(now // 60 * 60), hits=3)
     assert prune()["rate counters"] == 1
     assert list(RateCounter.objects.all()) == [current]
+
+
+def test_maintain_refreshes_ats_balance_at_its_own_pace(settings):
+    import responses
+
+    from atproject.maintenance import run_due_jobs
+    from atproject.models import BalanceSnapshot
+
+    settings.AT_API_URL = "http://at.stub"
+    with responses.RequestsMock() as mock:
+        mock.get("http://at.stub/version1/user", json={"UserData": {"balance": "KES 1785.50"}})
+        call_command("maintain", stdout=StringIO())
+        call_command("maintain", stdout=StringIO())  # ten minutes have not passed: AT is asked once
+    snapshot = BalanceSnapshot.objects.get()
+    assert (str(snapshot.amount), snapshot.currency, snapshot.error) == ("1785.5000", "KES", "")
+    with responses.RequestsMock() as mock:
+        mock.get("http://at.stub/version1/user", body="The supplied authentication is invalid", status=401)
+        later = snapshot.fetched_at + __import__("datetime").timedelta(minutes=11)
+        run_due_jobs(now=later)
+    assert "401" in BalanceSnapshot.objects.latest().error

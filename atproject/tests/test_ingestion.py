@@ -640,3 +640,18 @@ def test_the_one_statement_effect_leaves_exactly_the_rows_the_plain_effect_leave
         return rows, messages
 
     assert run(declared, "one") == run(plain, "two")
+
+
+@pytest.mark.django_db
+def test_refused_callbacks_are_counted_per_hour_and_path_never_with_the_token(client, kind, settings):
+    from atproject.models import RefusedCallback
+
+    for guess in ("wrong-guess-1", "wrong-guess-2", ""):
+        post_callback(client, kind.path, fixture_for(kind.name), token_value=guess, REMOTE_ADDR="203.0.113.9")
+    refused = RefusedCallback.objects.get()
+    assert (refused.path, refused.reason, refused.count) == (kind.path, "token", 3)
+    assert refused.last_source_ip == "203.0.113.9"
+    assert "wrong-guess" not in json.dumps(list(RefusedCallback.objects.values()), default=str)
+    settings.AT_WEBHOOK_ALLOWED_IPS = ["10.0.0.0/8"]
+    post_callback(client, kind.path, fixture_for(kind.name), REMOTE_ADDR="203.0.113.9")
+    assert RefusedCallback.objects.get(reason="address").count == 1

@@ -1,4 +1,5 @@
-"""Periodic jobs in one command: replay the spool, reap dead workers' leftovers, prune, heartbeat.
+"""Periodic jobs in one command: replay the spool, reap dead workers' leftovers, prune, heartbeat,
+and the jobs apps register (`maintenance.periodic`: AT's balance, the console's figures).
 
 From cron: `python manage.py maintain` (every minute or few). Locally, the run
 command starts `maintain --every 30`.
@@ -42,3 +43,5 @@ class Command(BaseCommand):
             self.stdout.write(f"pruned: {pruned}")
         if not maintenance.queue_health()["waiting"]:
             heartbeat.enqueue()
+        for name, result in maintenance.run_due_jobs().items():
+            self.stdout.write(f"{name}: {result}")

@@ -46,23 +46,6 @@ def airtime_details(phones, form) -> list[str]:
     ]
 
 
-def todays_spend() -> list[tuple]:
-    """(currency, committed today, daily limit, most per recipient) for every configured currency, then any
-    other currency with a total today (its limits None: no longer configured)."""
-    totals = dict(DailyAirtimeSpend.objects.filter(day=operator_day()).values_list("currency", "total"))
-    rows = []
-    for currency in sorted(set(services.configured_currencies()) | set(totals)):
-        rows.append(
-            (
-                currency,
-                totals.get(currency, 0),
-                settings.AT_AIRTIME_DAILY_LIMIT.get(currency),
-                settings.AT_AIRTIME_MAX_AMOUNT.get(currency),
-            )
-        )
-    return rows
-
-
 def queue_and_report(modeladmin, request, phones, form) -> bool:
     try:
         sent = services.queue_airtime(
@@ -242,7 +225,7 @@ class AirtimeTransactionAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.Model
             **(extra_context or {}),
             "today": operator_day(),
             "time_zone": settings.TIME_ZONE,
-            "today_spend": todays_spend(),
+            "today_spend": services.todays_spend(),
             "can_send": request.user.has_perm(SEND_PERMISSION),
         }
         return super().changelist_view(request, extra_context)

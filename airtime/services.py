@@ -79,7 +79,9 @@ def parse_amount(value) -> Decimal:
         raise AirtimeRefused("'amount' must be a positive number")
     if number >= config.MONEY_LIMIT:
         raise AirtimeRefused(f"'amount' is too large: at most {MONEY_MAX}")
-    raise AirtimeRefused("'amount' has more than 4 decimal places")
+    if -number.as_tuple().exponent > 4:
+        raise AirtimeRefused("'amount' has more than 4 decimal places")
+    raise AirtimeRefused("'amount' must be written as a plain decimal number, such as 10 or 10.50")
 
 
 def parse_currency(value) -> str:
@@ -111,6 +113,23 @@ def limits_for(currency: str) -> tuple[Decimal, Decimal]:
     raise AirtimeRefused(
         f"'currency' {currency} is not configured for airtime: it has {' and '.join(missing)}; configured: {enabled}"
     )
+
+
+def todays_spend() -> list[tuple]:
+    """(currency, committed today, daily limit, most per recipient) for every configured currency, then any
+    other currency with a total today (its limits None: no longer configured)."""
+    totals = dict(DailyAirtimeSpend.objects.filter(day=operator_day()).values_list("currency", "total"))
+    rows = []
+    for currency in sorted(set(configured_currencies()) | set(totals)):
+        rows.append(
+            (
+                currency,
+                totals.get(currency, 0),
+                settings.AT_AIRTIME_DAILY_LIMIT.get(currency),
+                settings.AT_AIRTIME_MAX_AMOUNT.get(currency),
+            )
+        )
+    return rows
 
 
 def spent_today(currency: str, *, now=None) -> Decimal:
@@ -409,7 +428,8 @@ def _apply_status_to(txn: AirtimeTransaction, event: AirtimeStatusEvent) -> None
         return
     fields = {"description": event.description}
     if status == OutboundStatus.DELIVERED:
-        fields["delivered_at"] = event.received_at
+        # AT's word settles it: a reason such as "may have been sent" no longer applies.
+        fields.update(delivered_at=event.received_at, failure_reason="")
         AirtimeTransaction.advance([txn.pk], status, **fields)
         retake(txn)
     else:

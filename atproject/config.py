@@ -41,10 +41,17 @@ def parse_currency(text: str) -> str | None:
     return code if _CURRENCY.match(code) else None
 
 
+_PLAIN_DECIMAL = re.compile(r"^\d+(\.\d+)?$")
+
+
 def parse_amount(text) -> Decimal | None:
-    """A positive amount with at most 4 decimal places that a money column holds, or None."""
+    """A positive amount in plain decimals ("10", "10.50"; not "1e3"), at most 4 decimal places,
+    that a money column holds; or None."""
+    text = str(text).strip()
+    if not _PLAIN_DECIMAL.match(text):
+        return None
     try:
-        amount = Decimal(str(text).strip())
+        amount = Decimal(text)
     except InvalidOperation:
         return None
     if not amount.is_finite() or amount <= 0 or amount >= MONEY_LIMIT or -amount.as_tuple().exponent > 4:

@@ -629,3 +629,11 @@ def test_transaction_page_shows_its_callbacks(staff_client, client):
     post_callback(client, STATUS, load_payload("airtime", "status"), as_json=True)
     page = staff_client.get(reverse("admin:airtime_airtimetransaction_change", args=[txn.pk])).content.decode()
     assert "ATVal_1" in page and "Airtime Delivered Successfully" in page
+
+
+@pytest.mark.parametrize("amount", ["1e3", "1E3", "10e-1"])
+def test_an_amount_in_exponent_notation_is_refused_naming_the_form_expected(amount):
+    from airtime.services import AirtimeRefused, parse_amount
+
+    with pytest.raises(AirtimeRefused, match="plain decimal number"):
+        parse_amount(amount)

@@ -115,6 +115,7 @@ def test_reaping_then_ats_status_delivers_it(client):
     at_status(client, "ATQid_late")
     txn.refresh_from_db()
     assert (txn.status, txn.at_request_id, txn.counted) == (OutboundStatus.DELIVERED, "ATQid_late", True)
+    assert txn.failure_reason == ""  # "may have been sent" no longer applies once AT said so
     assert AirtimeStatusEvent.objects.get().transaction == txn
     assert spent() == Decimal("100")
 

@@ -81,21 +81,38 @@ class Deadline:
         self.seconds = seconds
         self.at = time.monotonic() + seconds
         self.expired = False
+        self.finished = False  # the request left the block: too late to break anything
+        self.lock = threading.Lock()
 
     def expire(self) -> None:
-        """Called by the watchdog thread: break the connection the request thread is waiting on."""
-        self.expired = True
-        raw = self.connection.connection  # psycopg's connection, or None while connecting
-        if raw is None:
-            return
-        try:
-            fileno = raw.pgconn.socket
-            with socket.socket(fileno=os.dup(fileno)) as sock:
-                sock.shutdown(socket.SHUT_RDWR)
-        except (OSError, AttributeError, ValueError) as exc:  # already closed: nothing to break
-            logger.debug("database deadline: nothing to break (%s)", type(exc).__name__)
-            return
+        """Called by the watchdog thread: break the connection the request thread is waiting on.
+
+        No new connection may be opened for the rest of the request either:
+        Django reconnects while it closes a broken transaction, and against a
+        stalled server that would wait DB_CONNECT_TIMEOUT more.
+        """
+        with self.lock:
+            if self.finished:
+                return
+            self.expired = True
+            self.connection.get_new_connection = _refuse_new_connection
+            raw = self.connection.connection  # psycopg's connection, or None while connecting
+            if raw is None:
+                return
+            try:
+                fileno = raw.pgconn.socket
+                with socket.socket(fileno=os.dup(fileno)) as sock:
+                    sock.shutdown(socket.SHUT_RDWR)
+            except (OSError, AttributeError, ValueError) as exc:  # already closed: nothing to break
+                logger.debug("database deadline: nothing to break (%s)", type(exc).__name__)
+                return
         logger.error("The database did not answer within %.1f s: treated as unavailable", self.seconds)
+
+
+def _refuse_new_connection(conn_params):
+    from django.db import OperationalError
+
+    raise OperationalError("the database did not answer before the callback's deadline")
 
 
 @contextlib.contextmanager
@@ -114,7 +131,10 @@ def database_deadline(connection, seconds: float):
         yield deadline
     finally:
         _watchdog.disarm(ident)
+        with deadline.lock:
+            deadline.finished = True
         if deadline.expired:  # its socket was shut down: the next request gets a new connection
+            vars(connection).pop("get_new_connection", None)
             with contextlib.suppress(Exception):
                 connection.close()
 

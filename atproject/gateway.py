@@ -19,17 +19,20 @@ SDK's own (africastalking 2.0.3) loses what a sender needs:
 simulator, a stub in tests).
 """
 
+import contextlib
 import functools
 import json
 import logging
 import ssl
 import threading
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import africastalking
 import requests
 from django.conf import settings
+from django.utils import timezone
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
@@ -106,20 +109,63 @@ class _Transport:
             raise ATError(f"the request to AT could not be made: {_describe(exc)}", invalid=True) from None
         except requests.exceptions.RequestException as exc:
             if _never_sent(exc):
-                raise ATError(f"AT could not be reached: {_describe(exc)}", reached=False) from None
-            if isinstance(exc, requests.exceptions.Timeout):
-                raise ATError(f"AT did not answer in time: {_describe(exc)}", reached=True) from None
-            raise ATError(f"AT request failed: {_describe(exc)}", reached=True) from None
+                error = ATError(f"AT could not be reached: {_describe(exc)}", reached=False)
+            elif isinstance(exc, requests.exceptions.Timeout):
+                error = ATError(f"AT did not answer in time: {_describe(exc)}", reached=True)
+            else:
+                error = ATError(f"AT request failed: {_describe(exc)}", reached=True)
+            note_trouble(error)
+            raise error from None
         if not 200 <= response.status_code < 300:
-            raise ATError(
+            error = ATError(
                 f"AT answered HTTP {response.status_code}: {response.text[:300]}",
                 status=response.status_code,
                 body=response.text,
             )
+            if response.status_code >= 500 or response.status_code == 401:
+                note_trouble(error)
+            raise error
+        note_answered()
         try:
             return response.json()
         except ValueError:
             return response.text
+
+
+TROUBLE_KEY = "atproject:gateway:trouble"
+#: How long after its last failure AT counts as "recently unreachable" (unless it answered since).
+TROUBLE_WINDOW = timedelta(minutes=15)
+
+
+def note_trouble(error: ATError) -> None:
+    """Remember that AT could not be reached, did not answer, failed (5xx) or refused our credentials (401)."""
+    from django.core.cache import cache
+    from django.db import DatabaseError
+
+    with contextlib.suppress(DatabaseError):
+        cache.set(TROUBLE_KEY, {"at": timezone.now().isoformat(), "error": str(error)[:300]}, timeout=86400)
+
+
+def note_answered() -> None:
+    """AT answered: what went wrong before is over."""
+    from django.core.cache import cache
+    from django.db import DatabaseError
+
+    with contextlib.suppress(DatabaseError):
+        if cache.get(TROUBLE_KEY) is not None:
+            cache.delete(TROUBLE_KEY)
+
+
+def last_unreachable() -> dict | None:
+    """{"at", "error"} when calling AT failed in the last 15 minutes and it has not answered since; else None."""
+    from django.core.cache import cache
+
+    trouble = cache.get(TROUBLE_KEY)
+    if trouble is None:
+        return None
+    if timezone.now() - datetime.fromisoformat(trouble["at"]) > TROUBLE_WINDOW:
+        return None
+    return trouble
 
 
 # Refused by requests before any connection was made (a malformed URL or header).

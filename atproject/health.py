@@ -2,13 +2,16 @@
 
 The queue part tells monitoring how many tasks wait, how long the oldest has
 waited, and when a worker was last seen: a growing queue with no recent worker
-means sends are not going out.
+means sends are not going out. `at.recent_failure` says when calling AT last
+failed (unreachable, no answer, 5xx, refused credentials) in the last 15
+minutes, unless AT has answered since.
 """
 
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_safe
 
+from .gateway import last_unreachable
 from .maintenance import queue_health
 
 
@@ -19,6 +22,7 @@ def healthz(request):
             cursor.execute("SELECT 1")
             cursor.fetchone()
         queue = queue_health()
+        at = last_unreachable()
     except DatabaseError:
         return JsonResponse({"status": "unavailable", "database": "unavailable"}, status=503)
-    return JsonResponse({"status": "ok", "database": "ok", "queue": queue})
+    return JsonResponse({"status": "ok", "database": "ok", "queue": queue, "at": {"recent_failure": at}})

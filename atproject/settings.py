@@ -39,7 +39,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the console's site: the dashboard at /admin/ (console/sites.py).
+    "console.apps.HubAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
     "airtime",
     "simswap",
     "ussd",
+    "console.apps.ConsoleConfig",
 ]
 
 MIDDLEWARE = [
@@ -158,6 +160,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.zone("TIME_ZONE", default=env.zone("AT_TIMEZONE", default="UTC"))
 USE_I18N = True
 USE_TZ = True
+# Every time the admin shows carries its seconds and its zone ("2 Dec 2026, 10:15:03 EAT").
+FORMAT_MODULE_PATH = ["atproject.formats"]
 
 STATIC_URL = "static/"
 # WhiteNoise serves the admin's files straight from where Django's finders find

@@ -29,7 +29,3 @@ urlpatterns = [
     path("api/sim-swap/", include("simswap.urls")),
     path("api/ussd/", include("ussd.urls")),
 ]
-
-admin.site.site_header = "Africa's Talking hub"
-admin.site.site_title = "atproject"
-admin.site.index_title = "Operations"

@@ -1,0 +1,32 @@
+"""The console's figures: hourly rollups that `maintain` keeps current, so the dashboard never scans event tables."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Rollup(models.Model):
+    """One figure for one hour: how many rows (`count`) and what they add up to (`total`: money, seconds, hops).
+
+    `metric` names what is counted ("sms", "voice", "callbacks", ...) and
+    `dimension` how it is split ("delivered", "ACME|failed", "KES"). Hours are
+    UTC hours; a day in the operators' zone is the sum of its hours.
+    """
+
+    hour = models.DateTimeField(_("hour"))
+    metric = models.CharField(_("metric"), max_length=40)
+    dimension = models.CharField(_("dimension"), max_length=200, blank=True)
+    count = models.BigIntegerField(_("count"), default=0)
+    total = models.DecimalField(_("total"), max_digits=24, decimal_places=4, default=0)
+
+    class Meta:
+        verbose_name = _("figure")
+        verbose_name_plural = _("figures")
+        ordering = ["-hour", "metric", "dimension"]
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "metric", "dimension"], name="console_rollup_hour_metric")
+        ]
+        indexes = [models.Index(fields=["metric", "hour"], name="console_rollup_metric_hour")]
+        permissions = [("export_lists", _("Can export lists (CSV, XLSX)"))]
+
+    def __str__(self):
+        return f"{self.hour:%Y-%m-%d %H:00} {self.metric} {self.dimension}: {self.count}"

@@ -26,6 +26,28 @@ CALLBACK_FIELDS = (
 )
 
 
+def phone_link(number: str, text: str | None = None):
+    """A phone number as a link to its subscriber timeline (/admin/phone/<number>/); "—" when empty.
+
+    Numbers that are not phone numbers (SIP addresses, "withheld") are shown as text.
+    """
+    from django.urls import NoReverseMatch, reverse
+
+    from atproject.phones import normalize_phone
+
+    if not number:
+        return "—"
+    e164 = normalize_phone(number)
+    if e164 is None:
+        return text or number
+    try:
+        url = reverse("admin:phone", args=[e164])
+    except NoReverseMatch:  # a site without the console
+        return text or number
+    title = _("Subscriber history")
+    return format_html('<a href="{}" class="phone-link" title="{}">{}</a>', url, title, text or number)
+
+
 def truncate(text: str, length: int = 60) -> str:
     """`text` cut to `length` characters for a list column."""
     return text if len(text) <= length else text[: length - 1] + "…"

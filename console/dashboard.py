@@ -254,7 +254,11 @@ def _airtime(rows, period: Period) -> dict:
             "today_committed": str(limit.get("committed", Decimal(0))),
             "daily_limit": str(limit["limit"]) if limit.get("limit") is not None else None,
         }
-    return {"sent": sum(r["sent"] for r in result.values()), "by_currency": result}
+    return {
+        "sent": {currency: r["sent"] for currency, r in result.items()},
+        "transactions": sum(r["sent"] for r in result.values()),
+        "by_currency": result,
+    }
 
 
 def _callbacks(rows, period: Period) -> list[dict]:

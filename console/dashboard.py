@@ -12,7 +12,7 @@ from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Max, Sum
+from django.db.models import Max, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -20,7 +20,7 @@ from atproject import labels
 from atproject.maintenance import queue_health
 from atproject.models import BalanceSnapshot, RefusedCallback
 
-from .models import Rollup
+from .models import Granularity, Rollup
 from .rollups import ANSWER_EDGES, LATENCY_EDGES
 
 PERIODS = {"today": 1, "7d": 7, "30d": 30}
@@ -83,13 +83,19 @@ def _percentile(histogram: dict[int, int], edges, share: float):
     return None
 
 
+def _rollups(period: Period):
+    """The rollup rows covering `period`: whole past days as day rows, today as hours."""
+    today = timezone.localtime(period.end).replace(hour=0, minute=0, second=0, microsecond=0)
+    days = Q(granularity=Granularity.DAY, start__gte=period.start, start__lt=today)
+    hours = Q(
+        granularity=Granularity.HOUR, start__gte=max(today, period.start), start__lt=period.end + timedelta(hours=1)
+    )
+    return Rollup.objects.filter(days | hours)
+
+
 def figures(period: Period) -> dict:
     """Every number and series of the dashboard for `period`, as plain data."""
-    rows = (
-        Rollup.objects.filter(hour__gte=period.start, hour__lt=period.end + timedelta(hours=1))
-        .values("metric", "dimension")
-        .annotate(count=Sum("count"), total=Sum("total"))
-    )
+    rows = _rollups(period).values("metric", "dimension").annotate(count=Sum("count"), total=Sum("total"))
     by_metric: dict[str, dict[str, tuple[int, Decimal]]] = defaultdict(dict)
     for row in rows:
         by_metric[row["metric"]][row["dimension"]] = (row["count"], _money(row["total"]))
@@ -290,14 +296,12 @@ def series(period: Period) -> dict:
     buckets = period.buckets()
     metrics = ("sms", "inbound", "ussd", "voice", "airtime")
     rows = (
-        Rollup.objects.filter(metric__in=metrics, hour__gte=period.start, hour__lt=period.end + timedelta(hours=1))
-        .values("hour", "metric", "dimension")
-        .annotate(count=Sum("count"))
+        _rollups(period).filter(metric__in=metrics).values("start", "metric", "dimension").annotate(count=Sum("count"))
     )
     volumes = {m: [0] * len(buckets) for m in metrics}
     delivered, decided = [0] * len(buckets), [0] * len(buckets)
     for row in rows:
-        index = _bucket_index(buckets, row["hour"])
+        index = _bucket_index(buckets, row["start"])
         if index is None:
             continue
         volumes[row["metric"]][index] += row["count"]

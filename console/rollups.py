@@ -23,13 +23,15 @@ from django.utils import timezone
 
 from atproject.maintenance import periodic
 
-from .models import Rollup
+from .models import Granularity, Rollup
 
 logger = logging.getLogger("atproject.console")
 
 #: How far back `refresh` recomputes: late delivery reports and end notifications land within it.
 REFRESH_SPAN = timedelta(hours=48)
 
+#: How long hourly figures are kept (days keep theirs for ever, a few hundred rows a day).
+HOURS_KEPT = timedelta(days=40)
 #: Upper edges (seconds) of the delivery-latency histogram, submitted → delivered.
 LATENCY_EDGES = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
 #: Upper edges (milliseconds) of the USSD answer-time histogram.
@@ -145,30 +147,64 @@ def _hours(start: datetime, end: datetime) -> tuple[datetime, datetime]:
 
 
 def rebuild(start: datetime, end: datetime | None = None) -> int:
-    """Recompute every figure for the hours from `start` to `end` (default: now); returns the rows written."""
+    """Recompute every figure for the hours from `start` to `end` (default: now), and the days (in the
+    operators' zone) those hours fall in; returns the rows written."""
     start, end = _hours(start, end or timezone.now())
     written = 0
     chunk = timedelta(days=1)
-    while start < end:
-        stop = min(start + chunk, end)
+    cursor = start
+    while cursor < end:
+        stop = min(cursor + chunk, end)
         rows = [
-            Rollup(hour=hour, metric=figure.metric, dimension=dimension, count=count, total=total)
+            Rollup(granularity=Granularity.HOUR, start=hour, metric=figure.metric, dimension=dimension,
+                   count=count, total=total)
             for figure in figures()
-            for hour, dimension, count, total in figure.rows(start, stop)
-        ]
+            for hour, dimension, count, total in figure.rows(cursor, stop)
+        ]  # fmt: skip
         with transaction.atomic():
-            Rollup.objects.filter(hour__gte=start, hour__lt=stop).delete()
+            Rollup.objects.filter(granularity=Granularity.HOUR, start__gte=cursor, start__lt=stop).delete()
             Rollup.objects.bulk_create(_merged(rows), batch_size=1000)
         written += len(rows)
-        start = stop
+        cursor = stop
+    for day_start, day_end in local_days(start, end):
+        written += _roll_day(day_start, day_end)
     return written
+
+
+def local_days(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """The days of the operators' zone (TIME_ZONE) that `start`..`end` touches, as (start, end) instants."""
+    days = []
+    day = timezone.localtime(start).replace(hour=0, minute=0, second=0, microsecond=0)
+    while day < end:
+        following = timezone.make_aware((day + timedelta(days=1)).replace(tzinfo=None))
+        days.append((day, following))
+        day = following
+    return days
+
+
+def _roll_day(day_start: datetime, day_end: datetime) -> int:
+    """One day's figures: the sum of its hours."""
+    sums = (
+        Rollup.objects.filter(granularity=Granularity.HOUR, start__gte=day_start, start__lt=day_end)
+        .values("metric", "dimension")
+        .annotate(n=Sum("count"), t=Sum("total"))
+    )
+    rows = [
+        Rollup(granularity=Granularity.DAY, start=day_start, metric=row["metric"], dimension=row["dimension"],
+               count=row["n"], total=Decimal(str(row["t"] or 0)).quantize(Decimal("0.0001")))
+        for row in sums
+    ]  # fmt: skip
+    with transaction.atomic():
+        Rollup.objects.filter(granularity=Granularity.DAY, start=day_start).delete()
+        Rollup.objects.bulk_create(rows, batch_size=1000)
+    return len(rows)
 
 
 def _merged(rows: list[Rollup]) -> list[Rollup]:
     """Rows with the same hour, metric and dimension (dimensions cut to 200 characters) added together."""
     merged: dict[tuple, Rollup] = {}
     for row in rows:
-        key = (row.hour, row.metric, row.dimension)
+        key = (row.start, row.metric, row.dimension)
         if key in merged:
             merged[key].count += row.count
             merged[key].total += row.total
@@ -181,4 +217,6 @@ def _merged(rows: list[Rollup]) -> list[Rollup]:
 def refresh() -> str:
     """The last two days of figures, recomputed (`maintain` runs it every couple of minutes)."""
     written = rebuild(timezone.now() - REFRESH_SPAN)
+    # Hours are only read for today and to roll their day up again: days keep the figures after that.
+    Rollup.objects.filter(granularity=Granularity.HOUR, start__lt=timezone.now() - HOURS_KEPT).delete()
     return f"{written} figure(s) for the last {REFRESH_SPAN.total_seconds() / 3600:.0f} hours"

@@ -111,10 +111,11 @@ def test_rollups_are_recomputed_not_added_twice():
     queue_sms(["+254711000001", "+254711000002"], "Hi")
     rollups.refresh()
     rollups.refresh()
-    assert Rollup.objects.get(metric="sms", dimension="queued").count == 2
+    assert Rollup.objects.get(metric="sms", dimension="queued", granularity="hour").count == 2
+    assert Rollup.objects.get(metric="sms", dimension="queued", granularity="day").count == 2
     OutboundMessage.objects.update(status="delivered")
     rollups.refresh()
-    assert list(Rollup.objects.filter(metric="sms").values_list("dimension", "count")) == [("delivered", 2)]
+    assert list(Rollup.objects.filter(metric="sms").values_list("dimension", "count")) == [("delivered", 2)] * 2
 
 
 def test_rebuild_rollups_recomputes_older_hours():
@@ -124,7 +125,7 @@ def test_rebuild_rollups_recomputes_older_hours():
     assert not Rollup.objects.filter(metric="sms").exists()
     out = StringIO()
     call_command("rebuild_rollups", "--days", "31", stdout=out)
-    assert Rollup.objects.get(metric="sms").count == 1
+    assert Rollup.objects.get(metric="sms", granularity="day").count == 1
     assert "figure(s) written for the last 31 day(s)" in out.getvalue()
 
 

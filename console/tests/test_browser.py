@@ -9,6 +9,9 @@ Chart.js, dashboard.js) come from the live server's static files handler.
 The fixtures (`browser`, `page`, `staff_groups`) are in console/tests/conftest.py.
 """
 
+import csv
+import importlib
+import io
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -92,9 +95,14 @@ def click_link(page, text):
 
 
 @pytest.fixture
-def seeded(staff_groups, client):
+def ussd_menu(transactional_db):
+    """The demo menu its data migration installs (flushed by the transactional tests), which answers *384*123#."""
+    importlib.import_module("ussd.migrations.0002_demo_menu").install(django_apps, None)
+
+
+@pytest.fixture
+def seeded(staff_groups, ussd_menu, client):
     """Today's activity: 4 SMS (2 delivered, 1 failed, 1 still queued), 2 inbound SMS, 2 USSD sessions (1 ended)."""
-    getattr(__import__("ussd.migrations.0002_demo_menu", fromlist=["install"]), "install")(django_apps, None)
     batch = queue_sms(["+254711000001", "+254711000002", "+254711000003", "+254711000004"], "Hi")
     first, second, third, _queued = batch.messages.order_by("pk")
     now = timezone.now()
@@ -214,3 +222,22 @@ def test_an_operator_composes_previews_and_sends_an_sms_that_ends_delivered(page
     row = page.find_element(By.XPATH, "//table//tr[td[1][normalize-space()='+254711000001']]")
     cells = [td.text for td in row.find_elements(By.TAG_NAME, "td")]
     assert cells[1] == "delivered" and cells[2].startswith("ATXid_"), cells
+
+
+def test_a_viewer_exports_the_delivered_messages_the_dashboard_links_to(page, seeded, staff_groups):
+    for old in page.download_dir.iterdir():
+        old.unlink()
+    log_in(page, staff("viewer", staff_groups[VIEWERS]))
+    page.find_element(By.CSS_SELECTOR, '[data-figure="sms.delivered"]').click()  # the list behind the figure
+    WebDriverWait(page, WAIT).until(EC.url_contains("/admin/sms/outboundmessage/?"))
+    shown = {c.text for c in page.find_elements(By.CSS_SELECTOR, "#result_list tbody .field-phone")}
+    page.find_element(By.CSS_SELECTOR, "a.exportlink.export-csv").click()
+    download = wait_until(
+        lambda: [p for p in page.download_dir.glob("*.csv")],
+        what="the CSV download",
+    )[0]
+    rows = list(csv.DictReader(io.StringIO(download.read_text("utf-8-sig"))))
+    delivered = OutboundMessage.objects.filter(status=OutboundStatus.DELIVERED).order_by("phone")
+    assert sorted(r["Phone"] for r in rows) == [m.phone for m in delivered] == ["+254711000001", "+254711000002"]
+    assert {r["Status"] for r in rows} == {"delivered"}
+    assert shown == {"+254711000001", "+254711000002"}

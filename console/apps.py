@@ -13,7 +13,10 @@ class ConsoleConfig(AppConfig):
     verbose_name = _("Operations console")
 
     def ready(self):
-        from . import rollups  # noqa: F401 - registers the figures' periodic refresh with `maintain`
+        from . import phones, rollups  # noqa: F401 - rollups registers the figures' periodic refresh with `maintain`
+
+        # The admin (listed first in INSTALLED_APPS) has discovered every app's admin module by now.
+        phones.link_phone_numbers()
 
 
 class HubAdminConfig(AdminConfig):

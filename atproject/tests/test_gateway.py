@@ -16,6 +16,9 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from atproject import gateway
 
+# The gateway remembers AT's recent trouble in the shared cache, which lives in the database.
+pytestmark = pytest.mark.django_db
+
 SANDBOX_SMS = "https://api.sandbox.africastalking.com/version1/messaging"
 LIVE_SMS = "https://api.africastalking.com/version1/messaging"
 STUB = "http://at.stub"
@@ -300,3 +303,18 @@ def test_airtime_idempotency_key_does_not_leak_into_the_next_send():
     assert first.headers["Idempotency-Key"] == "txn-1"
     assert second.headers["Idempotency-Key"] == "txn-2"
     assert json.loads(form(responses.calls[1])["recipients"]) == [{"phoneNumber": "+254711000001", "amount": "KES 5"}]
+
+
+@responses.activate
+def test_ats_recent_trouble_is_remembered_until_it_answers_again(client):
+    assert gateway.last_unreachable() is None
+    responses.post(SANDBOX_SMS, body=refused_connection(SANDBOX_SMS))
+    with pytest.raises(gateway.ATError):
+        gateway.send_sms("Hello", ["+254711000000"])
+    trouble = gateway.last_unreachable()
+    assert "could not be reached" in trouble["error"]
+    assert client.get("/healthz").json()["at"]["recent_failure"]["error"] == trouble["error"]
+    responses.replace(responses.POST, SANDBOX_SMS, json=sms_answer(recipient("+254711000000")))
+    gateway.send_sms("Hello", ["+254711000000"])
+    assert gateway.last_unreachable() is None
+    assert client.get("/healthz").json()["at"]["recent_failure"] is None

@@ -24,10 +24,12 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+from airtime.services import queue_airtime
 from atproject.groups import OPERATORS, VIEWERS
 from atproject.outbound import OutboundStatus
 from atproject.testing import load_payload, post_callback, run_worker
 from console import rollups
+from simswap.services import queue_checks
 from sms.models import DeliveryReport, OutboundMessage
 from sms.services import queue_sms
 
@@ -222,6 +224,32 @@ def test_an_operator_composes_previews_and_sends_an_sms_that_ends_delivered(page
     row = page.find_element(By.XPATH, "//table//tr[td[1][normalize-space()='+254711000001']]")
     cells = [td.text for td in row.find_elements(By.TAG_NAME, "td")]
     assert cells[1] == "delivered" and cells[2].startswith("ATXid_"), cells
+
+
+def test_the_timeline_of_a_number_in_local_form_lists_events_of_every_product(
+    page, staff_groups, ussd_menu, client, settings
+):
+    settings.AT_DEFAULT_COUNTRY_CODE = "254"
+    phone = "+254711000001"
+    queue_sms([phone], "Hello from us")
+    inbound = {**load_payload("sms", "inbound_message"), "id": "browser-timeline-in", "from": phone}
+    assert post_callback(client, "/api/sms/twoway", inbound).status_code == 200
+    hop = {**load_payload("ussd", "session"), "sessionId": "ATUid_browser_timeline", "phoneNumber": phone}
+    assert post_callback(client, "/api/ussd/session", hop).status_code == 200
+    call = {**load_payload("voice", "instruct"), "sessionId": "ATVId_browser_timeline", "callerNumber": phone}
+    assert post_callback(client, "/api/voice/instruct", call).status_code == 200
+    queue_airtime([phone], "10", "KES")
+    queue_checks([phone])
+
+    log_in(page, staff("viewer", staff_groups[VIEWERS]))
+    page.get(page.url("/admin/phone/0711000001/"))
+    rows = page.find_elements(By.CSS_SELECTOR, "#timeline tr.console-event")
+    kinds = [row.get_attribute("data-kind") for row in rows]
+    assert sorted(kinds) == ["airtime", "call", "sim-swap", "sms-in", "sms-out", "ussd"], kinds
+    products = {row.find_element(By.CSS_SELECTOR, ".console-kind").get_attribute("textContent") for row in rows}
+    assert products == {"SMS out", "SMS in", "USSD session", "Call", "Airtime", "SIM swap check"}
+    assert phone in page.find_element(By.CSS_SELECTOR, ".breadcrumbs").text
+    assert "Hello from us" in page.find_element(By.ID, "timeline").text
 
 
 def test_a_viewer_exports_the_delivered_messages_the_dashboard_links_to(page, seeded, staff_groups):

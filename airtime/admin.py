@@ -1,5 +1,9 @@
 """Airtime in the admin: transactions with their callbacks, today's spend and limits, "Send airtime",
-and settling transactions whose outcome is unknown."""
+and settling transactions whose outcome is unknown.
+
+Every amount is shown with its currency; a transaction speaks of airtime
+("sent to AT", "delivered", "refused"), with what its failure means.
+"""
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -11,10 +15,14 @@ from django.utils.translation import ngettext
 
 from atproject.admin import (
     CallbackEventAdmin,
+    OutboundRequestAdminMixin,
     PhoneActionsMixin,
     ReadOnlyAdminMixin,
+    StatusFilter,
     confirmation_page,
     form_then_confirm,
+    hover,
+    money_display,
     phone_action,
 )
 from atproject.outbound import OutboundStatus
@@ -86,45 +94,52 @@ def send_airtime(modeladmin, request, queryset):
 
 class ValidationInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = AirtimeValidation
-    fields = ("received_at", "at_transaction_id", "decision", "reason", "times_received")
+    fields = ("received_at", "at_transaction_id", "amount_with_currency", "decision", "reason", "times_received")
     readonly_fields = fields
     extra = 0
+
+    amount_with_currency = money_display("amount", "currency_code", _("amount"))
 
 
 class StatusInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = AirtimeStatusEvent
-    fields = ("received_at", "status", "description", "discount", "value", "times_received")
+    fields = ("received_at", "status", "description", "discount_with_currency", "value_with_currency", "times_received")
     readonly_fields = fields
     extra = 0
 
+    discount_with_currency = money_display("discount", "discount_currency", _("discount"))
+    value_with_currency = money_display("value", "value_currency", _("value"))
+
 
 @admin.register(AirtimeTransaction)
-class AirtimeTransactionAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class AirtimeTransactionAdmin(OutboundRequestAdminMixin, PhoneActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "phone",
-        "amount",
-        "currency",
-        "status",
+        "amount_with_currency",
+        "status_badge",
         "validated",
-        "at_request_id",
-        "discount",
+        "request_id",
+        "discount_with_currency",
         "requested_by",
     )
-    list_filter = ("status", "currency", ("validated_at", admin.EmptyFieldListFilter), "counted", "created_at")
+    list_filter = (
+        ("status", StatusFilter),
+        "currency",
+        ("validated_at", admin.EmptyFieldListFilter),
+        "counted",
+        "created_at",
+    )
     search_fields = ("phone", "=at_request_id", "=at_transaction_id")
     date_hierarchy = "created_at"
     readonly_fields = (
         "phone",
-        "amount",
-        "currency",
-        "status",
-        "failure_reason",
+        "amount_with_currency",
+        *OutboundRequestAdminMixin.outbound_fields,
         "at_status",
         "at_error_message",
         "at_request_id",
-        "discount",
-        "discount_currency",
+        "discount_with_currency",
         "validated_at",
         "at_transaction_id",
         "description",
@@ -147,9 +162,16 @@ class AirtimeTransactionAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.Model
     change_list_template = "admin/airtime/airtimetransaction/change_list.html"
     actions = ["settle"]
 
+    amount_with_currency = money_display("amount", "currency", _("amount"))
+    discount_with_currency = money_display("discount", "discount_currency", _("discount"))
+
     @admin.display(description=_("validated"), boolean=True, ordering="validated_at")
     def validated(self, obj):
         return obj.validated
+
+    @admin.display(description=_("AT request id"), ordering="at_request_id")
+    def request_id(self, obj):
+        return hover(obj.at_request_id, 12)
 
     @admin.action(description=_("Settle the selected unknown transactions"), permissions=["settle"])
     def settle(self, request, queryset):
@@ -273,24 +295,32 @@ class AirtimeValidationAdmin(AirtimeCallbackAdmin):
         "phone_number",
         "phone_e164",
         "source_ip_address",
-        "amount",
-        "currency_code",
+        "amount_with_currency",
         "decision",
         "reason",
     )
     list_display = (
-        "at_transaction_id",
+        "transaction_id",
         "phone_number",
-        "amount",
-        "currency_code",
+        "amount_with_currency",
         "decision",
-        "reason",
+        "short_reason",
         "received_at",
         "times_received",
         "state_badge",
     )
     list_filter = ("decision", "currency_code", "state", "received_at")
     search_fields = ("=at_transaction_id", "phone_number", "phone_e164")
+
+    amount_with_currency = money_display("amount", "currency_code", _("amount"))
+
+    @admin.display(description=_("AT transaction id"), ordering="at_transaction_id")
+    def transaction_id(self, obj):
+        return hover(obj.at_transaction_id, 12)
+
+    @admin.display(description=_("reason"), ordering="reason")
+    def short_reason(self, obj):
+        return hover(obj.reason, 40)
 
 
 @admin.register(AirtimeStatusEvent)
@@ -302,20 +332,41 @@ class AirtimeStatusEventAdmin(AirtimeCallbackAdmin):
         "phone_e164",
         "status",
         "description",
-        "discount",
-        "discount_currency",
-        "value",
-        "value_currency",
+        "discount_with_currency",
+        "value_with_currency",
     )
-    list_display = ("at_request_id", "phone_number", "status", "description", "value", "received_at", "state_badge")
+    list_display = (
+        "request_id",
+        "phone_number",
+        "status",
+        "short_description",
+        "value_with_currency",
+        "received_at",
+        "state_badge",
+    )
     list_filter = ("status", "state", "received_at")
     search_fields = ("=at_request_id", "phone_number", "phone_e164")
+
+    discount_with_currency = money_display("discount", "discount_currency", _("discount"))
+    value_with_currency = money_display("value", "value_currency", _("value"))
+
+    @admin.display(description=_("AT request id"), ordering="at_request_id")
+    def request_id(self, obj):
+        return hover(obj.at_request_id, 12)
+
+    @admin.display(description=_("description"), ordering="description")
+    def short_description(self, obj):
+        return hover(obj.description, 40)
 
 
 @admin.register(DailyAirtimeSpend)
 class DailyAirtimeSpendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """One row per operator's day (TIME_ZONE) and currency."""
 
-    list_display = ("day", "currency", "total")
+    list_display = ("day", "total_with_currency")
     list_filter = ("currency",)
     date_hierarchy = "day"
+    fields = ("day", "total_with_currency")
+    readonly_fields = fields
+
+    total_with_currency = money_display("total", "currency", _("total"))

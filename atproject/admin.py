@@ -1,16 +1,25 @@
-"""Admin helpers shared by every app: the read-only callback event admin.
+"""Admin helpers shared by every app: the read-only callback event admin, readable values, actions.
 
 Event rows are evidence of what AT sent: staff may read them, nobody may edit
-them, and only superusers may delete them.
+them, and only superusers may delete them. Internals (raw USSD hops, voice
+instruction requests) are for superusers only.
+
+Values are shown the way staff read them: a network code with its operator's
+name, money with its currency, AT's codes and failure reasons with what they
+mean and what to do, each product's statuses in its own words, long texts cut
+with the full text on hover and voice XML indented.
 """
 
 import json
+import xml.etree.ElementTree as ET
 
 from django.contrib import admin
 from django.template.response import TemplateResponse
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from atproject import labels
 from atproject.callbacks.models import ProcessingState
 
 CALLBACK_FIELDS = (
@@ -51,6 +60,202 @@ def phone_link(number: str, text: str | None = None):
 def truncate(text: str, length: int = 60) -> str:
     """`text` cut to `length` characters for a list column."""
     return text if len(text) <= length else text[: length - 1] + "…"
+
+
+# --- Readable values -----------------------------------------------------------------------
+
+
+def hover(text, length: int = 40, *, title: str = ""):
+    """`text` cut to `length` characters for a list column, the whole of it (or `title`) shown on hover."""
+    text = "" if text is None else str(text)
+    if not text:
+        return "—"
+    if len(text) <= length and not title:
+        return format_html('<span class="at-text">{}</span>', text)
+    return format_html('<span class="at-cut" title="{}">{}</span>', title or text, truncate(text, length))
+
+
+def money(amount, currency) -> str:
+    """ "KES 0.8000": an amount never without its currency; "—" when there is no amount."""
+    if amount is None or amount == "":
+        return "—"
+    currency = (currency or "").strip()
+    return f"{currency} {amount}" if currency else f"{amount} ({_('currency not given')})"
+
+
+def money_display(amount_field: str, currency_field: str, description):
+    """An admin column or read-only field showing `amount_field` with its currency (`currency_field`)."""
+
+    def display(self, obj):
+        return money(getattr(obj, amount_field), getattr(obj, currency_field))
+
+    display.__name__ = f"{amount_field}_with_currency"
+    return admin.display(description=description, ordering=amount_field)(display)
+
+
+def network_display(code_field: str = "network_code"):
+    """An admin column or read-only field: the network code with its operator's name ("Safaricom KE (63902)")."""
+
+    def display(self, obj):
+        return labels.network_name(getattr(obj, code_field)) if getattr(obj, code_field) else "—"
+
+    display.__name__ = "network"
+    return admin.display(description=_("network"), ordering=code_field)(display)
+
+
+class NetworkFilter(admin.AllValuesFieldListFilter):
+    """The network codes found in the list, each named after its operator."""
+
+    def choices(self, changelist):
+        names = [labels.network_name(str(v)) for v in self.lookup_choices if v is not None]
+        values = [str(v) for v in self.lookup_choices if v is not None]
+        choices = super().choices(changelist)
+        yield next(choices)  # "All"
+        for index, choice in enumerate(choices):
+            if index < len(values) and choice["display"].startswith(values[index]):
+                choice = {**choice, "display": names[index] + choice["display"][len(values[index]) :]}
+            yield choice
+
+
+def code_meaning(code):
+    """AT's per-recipient SMS statusCode with what it means and what to do."""
+    if code is None or code == "":
+        return "—"
+    meaning = labels.status_code_meaning(code)
+    if not meaning.meaning:
+        return format_html("{} ({})", code, _("a code this hub has no explanation for"))
+    return format_html(
+        '{} — {}<br><span class="at-todo">{} {}</span>', code, meaning.meaning, _("What to do:"), meaning.action
+    )
+
+
+def failure_explanation(reason) -> str:
+    """A failure reason's meaning and what to do, as one line of text (for a hover); "" when none is known."""
+    meaning = labels.failure_meaning(reason)
+    if not meaning.meaning:
+        return ""
+    return f"{meaning.meaning} {_('What to do:')} {meaning.action}"
+
+
+def explained_reason(reason) -> str:
+    """A failure reason with its meaning and what to do, as one line (the hover of a list's reason or status)."""
+    explained = failure_explanation(reason)
+    if not explained:
+        return reason or ""
+    if explained.lower().startswith(reason.strip().lower()):  # "UserInBlacklist: the subscriber ..."
+        return explained
+    return f"{reason} — {explained}"
+
+
+def failure_meaning_html(reason):
+    """The read-only "what it means" of a failure reason: its meaning, then what to do."""
+    if not reason:
+        return "—"
+    meaning = labels.failure_meaning(reason)
+    if not meaning.meaning:
+        return _("No explanation is known for this reason: AT's documentation or support may tell more.")
+    return format_html('{}<br><span class="at-todo">{} {}</span>', meaning.meaning, _("What to do:"), meaning.action)
+
+
+def reason_with_meaning(reason, length: int = 40):
+    """A failure reason for a list column: cut to `length`, its full text, meaning and what to do on hover."""
+    if not reason:
+        return "—"
+    return hover(reason, length, title=explained_reason(reason))
+
+
+def pretty_xml(text: str):
+    """Voice XML indented and wrapped, escaped, in a <pre>; text that is not XML is shown as it is."""
+    text = (text or "").strip()
+    if not text:
+        return "—"
+    declaration, _sep, body = text.partition("?>") if text.startswith("<?xml") else ("", "", text)
+    try:
+        root = ET.fromstring(body.strip())  # noqa: S314 - our own answers, never a caller's XML
+    except ET.ParseError:
+        pretty = text
+    else:
+        ET.indent(root, space="  ")
+        pretty = ET.tostring(root, encoding="unicode")
+        if declaration:
+            pretty = f"{declaration}?>\n{pretty}"
+    return format_html('<pre class="at-xml" style="white-space:pre-wrap">{}</pre>', pretty)
+
+
+def local_time(value) -> str:
+    """A time as the admin shows times: with its seconds and zone."""
+    return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT") if value else "—"
+
+
+# --- Outbound requests: each product's own words --------------------------------------------
+
+
+class StatusFilter(admin.ChoicesFieldListFilter):
+    """The status filter of an outbound list: only the statuses its product uses, in its own words."""
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.words = labels.status_words(model._meta.label)
+
+    def choices(self, changelist):
+        choices = super().choices(changelist)
+        yield next(choices)  # "All"
+        for (value, title), choice in zip(self.field.flatchoices, choices, strict=False):
+            if value in self.words:
+                yield {**choice, "display": str(choice["display"]).replace(str(title), self.words[value][0], 1)}
+
+
+def status_badge(obj, *, with_retry: bool = True):
+    """An outbound row's status in its product's words, coloured by tone; its failure explained on hover, and a
+    queued row's next retry under it."""
+    model_label = obj._meta.label
+    label = labels.status_label(model_label, obj.status)
+    tone = labels.status_tone(model_label, obj.status)
+    title = explained_reason(obj.failure_reason) if obj.failure_reason else ""
+    retry = ""
+    if with_retry and obj.status == "queued" and getattr(obj, "next_attempt_at", None):
+        title = _("Last try: %(error)s") % {"error": obj.last_error} if obj.last_error else title
+        retry = format_html('<br><small class="at-retry">{} {}</small>', _("retry at"), local_time(obj.next_attempt_at))
+    badge = format_html('<span class="at-status at-{}" title="{}">{}</span>', tone, title, label)
+    return format_html("{}{}", badge, retry)
+
+
+class OutboundRequestAdminMixin:
+    """What every outbound request's admin shows: its status in its product's words, what its failure means and
+    what to do, and a queued row's last error and next try."""
+
+    #: The fields of the detail page that every outbound request has, in order.
+    outbound_fields = ("status_badge", "failure_reason", "failure_meaning", "last_error", "next_attempt_at")
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_badge(self, obj):
+        return status_badge(obj)
+
+    @admin.display(description=_("what it means"))
+    def failure_meaning(self, obj):
+        return failure_meaning_html(obj.failure_reason)
+
+
+class SuperuserOnlyAdminMixin:
+    """Internals (raw USSD hops, voice instruction requests): superusers only, whatever a group may view.
+
+    Other staff do not see the model in the index and get a 403 on its pages.
+    """
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_view_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_change_permission(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_add_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
 
 
 class ReadOnlyAdminMixin:

@@ -162,3 +162,82 @@ def status_code_meaning(code) -> Meaning:
         return SMS_STATUS_CODES.get(int(code), Meaning("", ""))
     except (TypeError, ValueError):
         return Meaning("", "")
+
+
+# --- Each product's own words for its outbound statuses ------------------------------------------
+#
+# Every outbound request shares OutboundStatus (atproject/outbound.py), whose labels are SMS words
+# ("sent", "buffered", "delivered"). A call, airtime or a SIM swap check is shown in its own words;
+# the statuses a product never uses are left out (its list filter offers only these).
+
+#: Tones a status badge is drawn in: on its way, done well, done badly, nobody knows.
+PENDING, GOOD, BAD, UNSURE = "pending", "good", "bad", "unsure"
+
+SMS_STATUSES = {
+    "queued": ("queued", PENDING),
+    "sending": ("sending to AT", PENDING),
+    "submitted": ("submitted to AT", PENDING),
+    "unknown": ("unknown (may have been sent)", UNSURE),
+    "sent": ("sent to the network", PENDING),
+    "buffered": ("buffered (phone unreachable for now)", PENDING),
+    "failed": ("failed", BAD),
+    "expired": ("expired", BAD),
+    "rejected": ("rejected", BAD),
+    "blocked": ("blocked (opted out)", BAD),
+    "delivered": ("delivered", GOOD),
+}
+
+CALL_STATUSES = {
+    "queued": ("queued", PENDING),
+    "sending": ("calling AT", PENDING),
+    "submitted": ("placed", GOOD),
+    "unknown": ("unknown (may have been placed)", UNSURE),
+    "rejected": ("rejected", BAD),
+    "failed": ("failed", BAD),
+}
+
+AIRTIME_STATUSES = {
+    "queued": ("queued", PENDING),
+    "sending": ("sending to AT", PENDING),
+    "submitted": ("sent to AT", PENDING),
+    "unknown": ("unknown (may have been sent)", UNSURE),
+    "rejected": ("refused", BAD),
+    "failed": ("failed", BAD),
+    "delivered": ("delivered", GOOD),
+}
+
+SIM_SWAP_STATUSES = {
+    "queued": ("queued", PENDING),
+    "sending": ("asking AT", PENDING),
+    "submitted": ("asked AT", PENDING),
+    "unknown": ("unknown (AT may have it)", UNSURE),
+    "rejected": ("refused", BAD),
+    "failed": ("failed", BAD),
+    "delivered": ("result received", GOOD),
+}
+
+#: The words of each outbound model ("app_label.ModelName"), status → (label, tone).
+STATUS_WORDS = {
+    "sms.OutboundMessage": SMS_STATUSES,
+    "voice.OutboundCall": CALL_STATUSES,
+    "airtime.AirtimeTransaction": AIRTIME_STATUSES,
+    "simswap.SimSwapCheck": SIM_SWAP_STATUSES,
+}
+
+
+def status_words(model_label: str) -> dict[str, tuple[str, str]]:
+    """The statuses `model_label` uses, with their label and tone (SMS's words for a model not listed)."""
+    return STATUS_WORDS.get(model_label, SMS_STATUSES)
+
+
+def status_label(model_label: str, status: str) -> str:
+    """ "voice.OutboundCall", "submitted" → "placed"; a status the product never uses as stored."""
+    words = status_words(model_label)
+    if status in words:
+        return words[status][0]
+    return SMS_STATUSES.get(status, (status, UNSURE))[0]
+
+
+def status_tone(model_label: str, status: str) -> str:
+    words = status_words(model_label)
+    return (words.get(status) or SMS_STATUSES.get(status) or ("", UNSURE))[1]

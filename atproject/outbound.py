@@ -75,8 +75,9 @@ def handle_failure(model, rows, exc, *, retry_task, what: str) -> str:
     """After a failed call to AT for `rows`: retry only what cannot have been sent; returns the rows' status.
 
     - Provably never reached AT (connection refused, DNS failure, connect
-      timeout, TLS handshake failure): back to `queued`, and `retry_task` is
-      enqueued for them after a backoff, until AT_SEND_MAX_ATTEMPTS (then
+      timeout, TLS handshake failure): back to `queued`, with the error in
+      `last_error` and the retry's time in `next_attempt_at`, and `retry_task`
+      is enqueued for them at that time, until AT_SEND_MAX_ATTEMPTS (then
       `failed`).
     - Refused by the SDK, or by AT with a 4xx: `rejected`.
     - Anything else may have reached AT (a read timeout, a 500, a 502/503/504):
@@ -92,9 +93,10 @@ def handle_failure(model, rows, exc, *, retry_task, what: str) -> str:
     attempts = max(row.attempts for row in rows)
     gateway_retry = exc.gateway_error and settings.AT_RETRY_GATEWAY_ERRORS and model.retry_gateway_errors
     if (exc.retryable or gateway_retry) and attempts < settings.AT_SEND_MAX_ATTEMPTS:
+        run_after = timezone.now() + retry_delay(attempts)
         with transaction.atomic():
-            model.requeue(ids)
-            retry_task.using(run_after=timezone.now() + retry_delay(attempts)).enqueue(ids)
+            model.requeue(ids, error=str(exc), next_attempt_at=run_after)
+            retry_task.using(run_after=run_after).enqueue(ids)
         logger.warning("%s for %d recipient(s) not sent (%s); retry %d scheduled", what, len(ids), exc, attempts)
         return OutboundStatus.QUEUED
     if exc.retryable:
@@ -192,6 +194,15 @@ class OutboundRequest(models.Model):
         on_delete=models.SET_NULL,
         related_name="resends",
     )
+    last_error = models.CharField(
+        _("last error"),
+        max_length=255,
+        blank=True,
+        help_text=_("Why the last try did not reach AT, while a retry is waiting; cleared when it is tried."),
+    )
+    next_attempt_at = models.DateTimeField(
+        _("next try at"), null=True, blank=True, help_text=_("When the waiting retry is due.")
+    )
 
     #: Dotted path of the task that sends rows of this model (it takes a list of ids).
     send_task: ClassVar[str] = ""
@@ -220,7 +231,11 @@ class OutboundRequest(models.Model):
                 .values_list("pk", flat=True)
             )
             cls.objects.filter(pk__in=claimed).update(
-                status=OutboundStatus.SENDING, attempts=F("attempts") + 1, updated_at=timezone.now()
+                status=OutboundStatus.SENDING,
+                attempts=F("attempts") + 1,
+                updated_at=timezone.now(),
+                last_error="",
+                next_attempt_at=None,
             )
         return claimed
 
@@ -230,10 +245,14 @@ class OutboundRequest(models.Model):
         come first, with nothing yet to link them by, settles the rows from them here. Default: nothing."""
 
     @classmethod
-    def requeue(cls, pks) -> int:
-        """Put rows whose request never reached AT back in the queue, for a retry."""
+    def requeue(cls, pks, *, error: str = "", next_attempt_at=None) -> int:
+        """Put rows whose request never reached AT back in the queue, for a retry at `next_attempt_at`;
+        `error` says why the try failed (both shown to staff until the retry claims the rows)."""
         return cls.objects.filter(pk__in=pks, status=OutboundStatus.SENDING).update(
-            status=OutboundStatus.QUEUED, updated_at=timezone.now()
+            status=OutboundStatus.QUEUED,
+            updated_at=timezone.now(),
+            last_error=clip(cls, "last_error", error),
+            next_attempt_at=next_attempt_at,
         )
 
     @classmethod

@@ -1,4 +1,7 @@
-"""SIM swap in the admin: checks with their results, and "Check SIM swap" on every list with phones."""
+"""SIM swap in the admin: checks with their results, and "Check SIM swap" on every list with phones.
+
+A check speaks of checks ("asked AT", "result received"), not of SMS; its network is named after its operator.
+"""
 
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
@@ -6,10 +9,15 @@ from django.utils.translation import ngettext
 
 from atproject.admin import (
     CallbackEventAdmin,
+    NetworkFilter,
+    OutboundRequestAdminMixin,
     PhoneActionsMixin,
     ReadOnlyAdminMixin,
+    StatusFilter,
     confirmation_page,
     confirmed,
+    hover,
+    network_display,
     phone_action,
 )
 
@@ -70,16 +78,31 @@ class StatusInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(SimSwapCheck)
-class SimSwapCheckAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("created_at", "phone", "swap_status", "last_swap_date", "carrier_name", "status", "requested_by")
-    list_filter = (SwapResultFilter, "status", "carrier_name", "created_at")
+class SimSwapCheckAdmin(OutboundRequestAdminMixin, PhoneActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "phone",
+        "swap_status",
+        "last_swap_date",
+        "carrier",
+        "network",
+        "cost",
+        "status_badge",
+        "requested_by",
+    )
+    list_filter = (
+        SwapResultFilter,
+        ("status", StatusFilter),
+        "carrier_name",
+        ("network_code", NetworkFilter),
+        "created_at",
+    )
     list_select_related = ("requested_by",)
     search_fields = ("phone", "=at_request_id")
     date_hierarchy = "created_at"
     readonly_fields = (
         "phone",
-        "status",
-        "failure_reason",
+        *OutboundRequestAdminMixin.outbound_fields,
         "swap_status",
         "last_swap_date",
         "provider_ref_id",
@@ -89,7 +112,7 @@ class SimSwapCheckAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
         "at_transaction_id",
         "carrier_name",
         "country_code",
-        "network_code",
+        "network",
         "number_type",
         "cost",
         "attempts",
@@ -100,6 +123,12 @@ class SimSwapCheckAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
     )
     fields = readonly_fields
     inlines = [StatusInline]
+
+    network = network_display()
+
+    @admin.display(description=_("carrier"), ordering="carrier_name")
+    def carrier(self, obj):
+        return hover(obj.carrier_name, 24)
 
 
 @admin.register(SimSwapStatusEvent)

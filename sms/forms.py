@@ -1,4 +1,8 @@
-"""Admin forms for sending SMS: compose (pasted or uploaded numbers) and reply."""
+"""Admin forms for sending SMS: compose (pasted or uploaded numbers) and reply.
+
+The compose form keeps what it left out: invalid numbers and repeats (each
+number as given, with the number it repeats), for the preview to list.
+"""
 
 import csv
 import io
@@ -72,16 +76,18 @@ class ComposeForm(forms.Form):
             given += numbers_from_csv(data["csv_file"])
         if not given:
             raise forms.ValidationError(_("Paste at least one phone number or upload a CSV file."))
-        valid, invalid = {}, []  # a dict keeps the order and drops repeats in O(1)
+        valid, invalid, duplicates = {}, [], []  # a dict keeps the order and drops repeats in O(1)
         for number in given:
             phone = normalize_phone(number)
             if phone is None:
                 invalid.append(number)
+            elif phone in valid:
+                duplicates.append((number, phone))
             else:
                 valid[phone] = None
         if not valid:
             raise forms.ValidationError(_("None of the numbers is valid: %(n)s") % {"n": ", ".join(invalid[:10])})
-        data["recipients"], data["invalid"] = list(valid), invalid
+        data["recipients"], data["invalid"], data["duplicates"] = list(valid), invalid, duplicates
         return data
 
     @property

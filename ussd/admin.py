@@ -3,6 +3,8 @@
 A menu's page shows every screen with its options, and a screen's page every
 option with a choice of the menu's screens: each list is read once per request,
 not once per row (a menu of fifty screens costs the queries of a menu of two).
+Raw hops are internals, for superusers (staff read a session's transcript);
+networks are named after their operator, costs shown with their currency.
 """
 
 from django import forms
@@ -12,7 +14,16 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from atproject.admin import CallbackEventAdmin, PhoneActionsMixin, ReadOnlyAdminMixin, truncate
+from atproject.admin import (
+    CallbackEventAdmin,
+    NetworkFilter,
+    PhoneActionsMixin,
+    ReadOnlyAdminMixin,
+    SuperuserOnlyAdminMixin,
+    hover,
+    money_display,
+    network_display,
+)
 
 from . import handlers
 from .menus import Hop, render
@@ -116,7 +127,7 @@ class ScreenAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("text"))
     def short_text(self, obj):
-        return truncate(obj.text.replace("\n", " / "))
+        return hover(obj.text.replace("\n", " / "), 60)
 
     @admin.display(description=_("as a phone shows it"))
     def preview(self, obj):
@@ -181,8 +192,17 @@ class HopInline(ReadOnlyAdminMixin, admin.TabularInline):
 @admin.register(UssdSession)
 class UssdSessionAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     phone_field = "phone_e164"
-    list_display = ("phone_number", "service_code", "status", "hop_count", "duration", "cost", "started_at")
-    list_filter = ("status", "service_code", "started_at")
+    list_display = (
+        "phone_number",
+        "service_code",
+        "network",
+        "status",
+        "hop_count",
+        "duration",
+        "cost_with_currency",
+        "started_at",
+    )
+    list_filter = ("status", "service_code", ("network_code", NetworkFilter), "started_at")
     search_fields = ("phone_number", "phone_e164", "=session_id")
     date_hierarchy = "started_at"
     show_full_result_count = False
@@ -191,18 +211,20 @@ class UssdSessionAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "phone_number",
         "phone_e164",
         "service_code",
-        "network_code",
+        "network",
         "started_at",
         "last_input",
         "hop_count",
         "status",
-        "cost",
-        "cost_currency",
+        "cost_with_currency",
         "duration_ms",
         "ended_at",
     )
     readonly_fields = fields
     inlines = [HopInline]
+
+    network = network_display()
+    cost_with_currency = money_display("cost", "cost_currency", _("cost"))
 
     @admin.display(description=_("duration"), ordering="duration_ms")
     def duration(self, obj):
@@ -210,33 +232,47 @@ class UssdSessionAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(UssdHop)
-class UssdHopAdmin(CallbackEventAdmin):
+class UssdHopAdmin(SuperuserOnlyAdminMixin, CallbackEventAdmin):
+    """Every USSD request and the screen we answered: internals, for superusers (staff read a session's
+    transcript)."""
+
     event_fields = (
         "session",
         "at_session_id",
         "phone_number",
         "service_code",
-        "network_code",
+        "network",
         "text",
         "response",
         "duration_ms",
     )
     list_display = (
-        "at_session_id",
+        "session_id",
         "phone_number",
-        "text",
+        "network",
+        "short_input",
         "short_response",
         "duration_ms",
         "received_at",
         "state_badge",
     )
-    list_filter = ("service_code", "state", "received_at")
+    list_filter = ("service_code", ("network_code", NetworkFilter), "state", "received_at")
     list_select_related = ("session",)
     search_fields = ("=at_session_id", "phone_number", "phone_e164")
 
+    network = network_display()
+
+    @admin.display(description=_("AT session id"), ordering="at_session_id")
+    def session_id(self, obj):
+        return hover(obj.at_session_id, 12)
+
+    @admin.display(description=_("input"))
+    def short_input(self, obj):
+        return hover(obj.text, 20)
+
     @admin.display(description=_("screen sent"))
     def short_response(self, obj):
-        return truncate(obj.response.replace("\n", " / "))
+        return hover(obj.response.replace("\n", " / "), 50)
 
 
 @admin.register(UssdEnd)
@@ -246,11 +282,10 @@ class UssdEndAdmin(CallbackEventAdmin):
         "at_session_id",
         "phone_number",
         "service_code",
-        "network_code",
+        "network",
         "status",
         "date",
-        "cost",
-        "cost_currency",
+        "cost_with_currency",
         "duration_ms",
         "hops_count",
         "input",
@@ -258,15 +293,23 @@ class UssdEndAdmin(CallbackEventAdmin):
         "error_message",
     )
     list_display = (
-        "at_session_id",
+        "session_id",
         "phone_number",
+        "network",
         "status",
         "hops_count",
         "duration_ms",
-        "cost",
+        "cost_with_currency",
         "received_at",
         "state_badge",
     )
-    list_filter = ("status", "service_code", "state", "received_at")
+    list_filter = ("status", "service_code", ("network_code", NetworkFilter), "state", "received_at")
     list_select_related = ("session",)
     search_fields = ("=at_session_id", "phone_number", "phone_e164")
+
+    network = network_display()
+    cost_with_currency = money_display("cost", "cost_currency", _("cost"))
+
+    @admin.display(description=_("AT session id"), ordering="at_session_id")
+    def session_id(self, obj):
+        return hover(obj.at_session_id, 12)

@@ -1,21 +1,34 @@
-"""Voice in the admin: calls with their timeline and recordings, call flows staff edit, outbound calls."""
+"""Voice in the admin: calls with their timeline and recordings, call flows staff edit, outbound calls.
+
+Voice XML (what we answered AT) is shown indented and wrapped; an outbound call
+speaks of calls ("placed", "calling AT"), not of SMS, and shows its call's
+final state; instruction requests are internals, for superusers only.
+"""
 
 from urllib.parse import urlsplit
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from atproject.admin import (
     CallbackEventAdmin,
+    OutboundRequestAdminMixin,
     PhoneActionsMixin,
     ReadOnlyAdminMixin,
+    StatusFilter,
+    SuperuserOnlyAdminMixin,
     confirmation_page,
     confirmed,
+    hover,
+    money_display,
     phone_action,
+    pretty_xml,
 )
 
 from . import services
@@ -107,8 +120,8 @@ class CallAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "destination_number",
         "state",
         "duration_seconds",
-        "cost",
-        "dtmf_digits",
+        "cost_with_currency",
+        "digits",
     )
     list_filter = ("direction", "state", "started_at")
     search_fields = ("caller_number", "destination_number", "phone_e164", "=session_id")
@@ -124,14 +137,19 @@ class CallAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "hangup_cause",
         "dtmf_digits",
         "duration_seconds",
-        "cost",
-        "cost_currency",
+        "cost_with_currency",
         "started_at",
         "ended_at",
         "timeline",
     )
     readonly_fields = fields
     inlines = [RecordingInline]
+
+    cost_with_currency = money_display("cost", "cost_currency", _("cost"))
+
+    @admin.display(description=_("digits pressed"), ordering="dtmf_digits")
+    def digits(self, obj):
+        return hover(obj.dtmf_digits, 20)
 
     @admin.display(description=_("timeline"))
     def timeline(self, obj):
@@ -142,10 +160,10 @@ class CallAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             key=lambda row: row[0],
         )
         return format_html(
-            "<table><tbody>{}</tbody></table>",
+            '<table class="at-table"><tbody>{}</tbody></table>',
             format_html_join(
                 "",
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><pre style='margin:0'>{}</pre></td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 (
                     (
                         when.strftime("%H:%M:%S"),
@@ -163,7 +181,7 @@ class CallAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                                 ],
                             )
                         ),
-                        getattr(e, "response", ""),
+                        pretty_xml(e.response) if hasattr(e, "response") else "",
                     )
                     for when, kind, e in rows
                 ),
@@ -203,14 +221,13 @@ class VoiceCallbackAdmin(CallbackEventAdmin):
         "dtmf_digits",
         "recording_url",
         "duration_seconds",
-        "amount",
-        "currency_code",
+        "amount_with_currency",
         "call_session_state",
         "status",
         "hangup_cause",
     )
     list_display = (
-        "at_session_id",
+        "session",
         "is_active",
         "direction",
         "caller_number",
@@ -224,10 +241,23 @@ class VoiceCallbackAdmin(CallbackEventAdmin):
     list_select_related = ("call",)
     search_fields = ("=at_session_id", "caller_number", "destination_number")
 
+    amount_with_currency = money_display("amount", "currency_code", _("amount"))
+
+    @admin.display(description=_("session id"), ordering="at_session_id")
+    def session(self, obj):
+        return hover(obj.at_session_id, 12)
+
 
 @admin.register(VoiceInstruction)
-class VoiceInstructionAdmin(VoiceCallbackAdmin):
-    event_fields = (*VoiceCallbackAdmin.event_fields, "response")
+class VoiceInstructionAdmin(SuperuserOnlyAdminMixin, VoiceCallbackAdmin):
+    """Every instruction request and the XML we answered: internals, for superusers (staff read the call's
+    timeline)."""
+
+    event_fields = (*VoiceCallbackAdmin.event_fields, "xml_sent")
+
+    @admin.display(description=_("XML sent"))
+    def xml_sent(self, obj):
+        return pretty_xml(obj.response)
 
 
 @admin.register(VoiceEvent)
@@ -236,8 +266,13 @@ class VoiceEventAdmin(VoiceCallbackAdmin):
 
 
 class KeypadOptionInline(admin.TabularInline):
+    """A flow's keys, one row each; small inputs so that the row fits a 1366-px laptop."""
+
     model = KeypadOption
-    formfield_overrides = HTTPS_URLS
+    formfield_overrides = {
+        **HTTPS_URLS,
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 24})},
+    }
     extra = 1
     fields = ("digits", "action", "text", "audio_url", "dial_numbers", "record_calls", "max_length")
 
@@ -245,7 +280,7 @@ class KeypadOptionInline(admin.TabularInline):
 @admin.register(VoiceFlow)
 class VoiceFlowAdmin(admin.ModelAdmin):
     formfield_overrides = HTTPS_URLS
-    list_display = ("__str__", "greeting", "menu_prompt")
+    list_display = ("__str__", "short_greeting", "short_menu_prompt")
     fieldsets = (
         (None, {"fields": ("number", "voice")}),
         (_("Greeting"), {"fields": ("greeting", "greeting_audio_url")}),
@@ -258,32 +293,47 @@ class VoiceFlowAdmin(admin.ModelAdmin):
     readonly_fields = ("xml_preview",)
     inlines = [KeypadOptionInline]
 
+    @admin.display(description=_("greeting (said)"))
+    def short_greeting(self, obj):
+        return hover(obj.greeting, 60)
+
+    @admin.display(description=_("keypad menu prompt"))
+    def short_menu_prompt(self, obj):
+        return hover(obj.menu_prompt, 60)
+
     @admin.display(description=_("first answer (voice XML)"))
     def xml_preview(self, obj):
         if not obj.pk:
             return "—"
         call = Call(direction="Inbound", destination_number=obj.number)
-        return format_html(
-            "<pre style='white-space:pre-wrap'>{}</pre>",
-            services.instructions_for(call, VoiceInstruction(is_active=True)),
-        )
+        return pretty_xml(services.instructions_for(call, VoiceInstruction(is_active=True)))
 
 
 @admin.register(OutboundCall)
-class OutboundCallAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("created_at", "phone", "from_number", "status", "at_status", "call", "attempts", "requested_by")
-    list_filter = ("status", "created_at")
+class OutboundCallAdmin(OutboundRequestAdminMixin, PhoneActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Calls we asked AT to place: the request's status in call words, then the call's own final state."""
+
+    list_display = (
+        "created_at",
+        "phone",
+        "from_number",
+        "status_badge",
+        "at_status",
+        "call_state",
+        "attempts",
+        "requested_by",
+    )
+    list_filter = (("status", StatusFilter), "call__state", "created_at")
     list_select_related = ("call", "requested_by")
     search_fields = ("phone", "=at_session_id")
     date_hierarchy = "created_at"
     readonly_fields = (
         "phone",
         "from_number",
-        "status",
-        "failure_reason",
+        *OutboundRequestAdminMixin.outbound_fields,
         "at_status",
         "at_session_id",
-        "call",
+        "call_state",
         "attempts",
         "created_at",
         "submitted_at",
@@ -292,3 +342,11 @@ class OutboundCallAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
         "resend_of",
     )
     fields = readonly_fields
+
+    @admin.display(description=_("call"), ordering="call__state")
+    def call_state(self, obj):
+        """The call's final state (Completed, NotAnswered, ...), linked to the call; "—" before AT reports one."""
+        if obj.call is None:
+            return "—"
+        url = reverse("admin:voice_call_change", args=[obj.call_id], current_app=self.admin_site.name)
+        return format_html('<a href="{}">{}</a>', url, obj.call.state or _("no state yet"))

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from atproject.callbacks.models import CallbackEvent
-from atproject.models import BalanceSnapshot, RateCounter
+from atproject.models import BalanceSnapshot, RateCounter, SendFailure
 from atproject.outbound import OutboundRequest, OutboundStatus
 
 logger = logging.getLogger("atproject.maintenance")
@@ -151,6 +151,9 @@ def prune(days: int | None = None) -> dict[str, int]:
     deleted, _ = DBTaskResult.objects.filter(status__in=["SUCCESSFUL", "FAILED"], finished_at__lt=cutoff).delete()
     if deleted:
         counts["tasks"] = deleted
+    deleted, _ = SendFailure.objects.filter(at__lt=cutoff).delete()
+    if deleted:
+        counts["send failures"] = deleted
     # Throttle windows are minutes or hours long: a day-old counter counts nothing any more.
     deleted, _ = RateCounter.objects.filter(window__lt=time.time() - 86400).delete()
     if deleted:

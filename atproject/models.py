@@ -62,3 +62,29 @@ class BalanceSnapshot(models.Model):
 
     def __str__(self):
         return f"{self.currency} {self.amount}" if self.amount is not None else f"unknown: {self.error}"
+
+
+class SendFailure(models.Model):
+    """One failed call to AT for a send (SMS, calls, airtime, SIM swap): what went wrong, and what it left.
+
+    The dashboard lists the latest; alerts count them (AT unreachable, credentials refused).
+    """
+
+    at = models.DateTimeField(_("at"), db_index=True)
+    product = models.CharField(_("product"), max_length=100, help_text=_("The outbound model: sms.OutboundMessage."))
+    outcome = models.CharField(
+        _("outcome"), max_length=16, help_text=_("What the rows were left: queued (a retry), unknown, failed, rejected")
+    )
+    rows = models.PositiveIntegerField(_("rows"), default=0)
+    reached = models.BooleanField(_("may have reached AT"), default=True)
+    http_status = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=300)
+    first_row = models.BigIntegerField(_("first row"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("send failure")
+        verbose_name_plural = _("send failures")
+        ordering = ["-at"]
+
+    def __str__(self):
+        return f"{self.product} ×{self.rows}: {self.outcome} ({self.error[:60]})"

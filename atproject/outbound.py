@@ -14,6 +14,7 @@ reached AT is sent again automatically; it is `unknown`, for a callback or
 staff to settle.
 """
 
+import functools
 import logging
 from datetime import timedelta
 from typing import ClassVar
@@ -71,6 +72,15 @@ def retry_delay(attempt: int) -> timedelta:
     return timedelta(seconds=min(settings.AT_RETRY_BACKOFF * 2 ** max(attempt - 1, 0), 3600))
 
 
+def _record_failure(model, ids, exc, outcome: str) -> None:
+    from atproject.models import SendFailure
+
+    SendFailure.objects.create(
+        at=timezone.now(), product=model._meta.label, outcome=outcome, rows=len(ids), reached=exc.reached,
+        http_status=exc.status, error=str(exc)[:300], first_row=min(ids) if ids else None,
+    )  # fmt: skip
+
+
 def handle_failure(model, rows, exc, *, retry_task, what: str) -> str:
     """After a failed call to AT for `rows`: retry only what cannot have been sent; returns the rows' status.
 
@@ -92,11 +102,13 @@ def handle_failure(model, rows, exc, *, retry_task, what: str) -> str:
     ids = [row.pk for row in rows]
     attempts = max(row.attempts for row in rows)
     gateway_retry = exc.gateway_error and settings.AT_RETRY_GATEWAY_ERRORS and model.retry_gateway_errors
+    record = functools.partial(_record_failure, model, ids, exc)
     if (exc.retryable or gateway_retry) and attempts < settings.AT_SEND_MAX_ATTEMPTS:
         run_after = timezone.now() + retry_delay(attempts)
         with transaction.atomic():
             model.requeue(ids, error=str(exc), next_attempt_at=run_after)
             retry_task.using(run_after=run_after).enqueue(ids)
+            record(OutboundStatus.QUEUED)
         logger.warning("%s for %d recipient(s) not sent (%s); retry %d scheduled", what, len(ids), exc, attempts)
         return OutboundStatus.QUEUED
     if exc.retryable:
@@ -113,6 +125,7 @@ def handle_failure(model, rows, exc, *, retry_task, what: str) -> str:
         model.advance(ids, status, failure_reason=reason)
         if status == OutboundStatus.UNKNOWN:
             model.after_unknown(ids)
+        record(status)
     logger.error("%s for %d recipient(s) ended %s: %s", what, len(ids), status, reason)
     return status
 

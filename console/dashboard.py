@@ -352,26 +352,23 @@ def health(period: Period) -> dict:
 
 
 def _recent_send_errors(period: Period, limit: int = 5) -> list[dict]:
-    """The latest sends that ended `unknown` or `failed` because of AT (its answer, a timeout, no connection)."""
+    """The latest failed calls to AT for sends in the period (no connection, no answer, refused)."""
     from django.apps import apps
 
-    from atproject.outbound import OutboundRequest
+    from atproject.models import SendFailure
 
     errors = []
-    for model in apps.get_models():
-        if not issubclass(model, OutboundRequest):
-            continue
-        recent = (
-            model.objects.filter(status__in=["unknown", "failed"], updated_at__gte=period.start)
-            .exclude(failure_reason="")
-            .order_by("-updated_at")
-            .values("pk", "status", "failure_reason", "updated_at")[:limit]
-        )
-        for row in recent:
-            errors.append({**row, "product": model._meta.verbose_name, "updated_at": row["updated_at"].isoformat(),
-                           "link": reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change",
-                                           args=[row["pk"]])})  # fmt: skip
-    return sorted(errors, key=lambda e: e["updated_at"], reverse=True)[:limit]
+    for failure in SendFailure.objects.filter(at__gte=period.start).order_by("-at")[:limit]:
+        model = apps.get_model(failure.product)
+        link = None
+        if failure.first_row is not None:
+            link = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[failure.first_row])
+        errors.append({
+            "product": model._meta.verbose_name, "status": failure.outcome, "rows": failure.rows,
+            "failure_reason": failure.error, "updated_at": failure.at.isoformat(), "link": link,
+            "pk": failure.first_row,
+        })  # fmt: skip
+    return errors
 
 
 def links(period: Period) -> dict:

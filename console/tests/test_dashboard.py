@@ -156,3 +156,21 @@ def test_the_dashboard_reads_rollups_with_as_many_queries_for_2n_rows(staff_clie
 def test_the_json_needs_a_staff_session(client):
     response = client.get("/admin/dashboard/data/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recent_send_errors_are_failed_calls_to_at_not_failed_deliveries(staff_client, settings):
+    import responses
+
+    from atproject.testing import run_worker
+
+    settings.AT_API_URL, settings.AT_API_KEY = "http://at.stub", "k"
+    batch = queue_sms(["+254711000001"], "Hi")
+    OutboundMessage.objects.create(batch=batch, phone="+254711000002", text="Hi", status="failed",
+                                   failure_reason="UserInBlackList")  # a delivery report's failure, not AT's
+    with responses.RequestsMock() as mock:
+        mock.post("http://at.stub/version1/messaging", body="Service Unavailable", status=503)
+        run_worker()
+    errors = staff_client.get("/admin/dashboard/data/").json()["health"]["send_errors"]
+    assert [(e["status"], e["rows"]) for e in errors] == [("unknown", 1)]
+    assert "503" in errors[0]["failure_reason"]

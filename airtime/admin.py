@@ -13,7 +13,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from atproject.admin import (
+from hub.admin import (
     CallbackEventAdmin,
     OutboundRequestAdminMixin,
     PhoneActionsMixin,
@@ -25,7 +25,7 @@ from atproject.admin import (
     money_display,
     phone_action,
 )
-from atproject.outbound import OutboundStatus
+from hub.outbound import OutboundStatus
 
 from . import services
 from .forms import AirtimeForm, AirtimeToNumbersForm, SettleForm

@@ -43,7 +43,7 @@ class AirtimeToNumbersForm(AirtimeForm):
     field_order = ["numbers", "amount", "currency"]
 
     def clean_numbers(self):
-        from atproject.phones import normalize_phone
+        from hub.phones import normalize_phone
 
         given = numbers_from_text(self.cleaned_data["numbers"])
         invalid = [n for n in given if normalize_phone(n) is None]

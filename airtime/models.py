@@ -7,7 +7,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from atproject.callbacks.models import (
+from hub.callbacks.models import (
     CODE_LENGTH,
     ID_LENGTH,
     PHONE_LENGTH,
@@ -16,8 +16,8 @@ from atproject.callbacks.models import (
     failed_index,
     phone_columns,
 )
-from atproject.callbacks.payload import Payload
-from atproject.outbound import OutboundRequest, OutboundStatus
+from hub.callbacks.payload import Payload
+from hub.outbound import OutboundRequest, OutboundStatus
 
 
 def money_field(verbose_name, **kwargs):

@@ -34,12 +34,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.utils import timezone
 
-from atproject import config, gateway
-from atproject.callbacks.models import Arrival, ProcessingState
-from atproject.callbacks.payload import parse_money
-from atproject.fields import clipped
-from atproject.outbound import OutboundStatus, handle_failure
-from atproject.phones import normalize_phone
+from atproject import config
+from hub import gateway
+from hub.callbacks.models import Arrival, ProcessingState
+from hub.callbacks.payload import parse_money
+from hub.fields import clipped
+from hub.outbound import OutboundStatus, handle_failure
+from hub.phones import normalize_phone
 
 from .models import (
     STATUS_MAP,

@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from atproject.callbacks.registry import callback_path
-from atproject.invoke import service_ready
+from hub.callbacks.registry import callback_path
+from hub.invoke import service_ready
 
 from . import models, services, views
 

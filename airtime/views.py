@@ -3,9 +3,9 @@
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from atproject.callbacks.models import ProcessingState
-from atproject.callbacks.views import CallbackView
-from atproject.invoke import InvokeView, phone_list, required
+from hub.callbacks.models import ProcessingState
+from hub.callbacks.views import CallbackView
+from hub.invoke import InvokeView, phone_list, required
 
 from .models import ValidationDecision
 from .services import AirtimeRefused, queue_airtime

@@ -50,13 +50,15 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_tasks",
     "django_tasks_db",
-    "atproject.apps.AtprojectConfig",
+    "hub.apps.HubConfig",
     "sms",
     "voice",
     "airtime",
     "simswap",
     "ussd",
     "console.apps.ConsoleConfig",
+    # Development: the local AT simulator (`manage.py atsim`); it adds no URL to the product.
+    "simulator.apps.SimulatorConfig",
 ]
 
 MIDDLEWARE = [
@@ -71,7 +73,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "atproject.middleware.RefuseNulCharacters",
+    "hub.middleware.RefuseNulCharacters",
 ]
 
 ROOT_URLCONF = "atproject.urls"
@@ -213,7 +215,7 @@ AT_SENDER_ID = env.str("AT_SENDER_ID", default="").strip()
 AT_VOICE_NUMBER = env.phone("AT_VOICE_NUMBER")
 # Comma-separated: every listed token is accepted, so a new one can be rolled
 # out before the old one is removed from AT's dashboard. With DEBUG off and no
-# token, every callback is refused (atproject.callbacks.auth).
+# token, every callback is refused (hub.callbacks.auth).
 AT_WEBHOOK_TOKEN = env.list("AT_WEBHOOK_TOKEN")
 # Zone of AT's dates that carry none ("2026-11-27 10:15:03").
 AT_TIMEZONE = env.zone("AT_TIMEZONE", default="UTC")
@@ -308,7 +310,7 @@ CACHES = {
 
 # --- Django REST framework --------------------------------------------------
 REST_FRAMEWORK = {
-    "EXCEPTION_HANDLER": "atproject.api.exception_handler",
+    "EXCEPTION_HANDLER": "hub.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
@@ -328,8 +330,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "strip_query_strings": {"()": "atproject.logfilters.StripQueryStrings"},
-        "mask_phone_numbers": {"()": "atproject.logfilters.MaskPhoneNumbers"},
+        "strip_query_strings": {"()": "hub.logfilters.StripQueryStrings"},
+        "mask_phone_numbers": {"()": "hub.logfilters.MaskPhoneNumbers"},
     },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},

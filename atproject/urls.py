@@ -5,7 +5,7 @@ from django.http import HttpResponse
 from django.urls import include, path
 from django.views.decorators.http import require_safe
 
-from atproject.health import healthz
+from hub.health import healthz
 
 SERVICES = ("sms", "voice", "airtime", "sim-swap", "ussd")
 

@@ -8,6 +8,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atproject.settings")
 
 application = get_wsgi_application()
 
-from atproject.startup import report_configuration  # noqa: E402 - needs the settings loaded above
+from hub.startup import report_configuration  # noqa: E402 - needs the settings loaded above
 
 report_configuration()

@@ -33,7 +33,7 @@ def seed(messages: int, chunk: int = 100_000) -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from atproject.outbound import insert_rows
+    from hub.outbound import insert_rows
     from sms.models import DeliveryReport, OutboundBatch, OutboundMessage
 
     rng = random.Random(42)  # noqa: S311 - seed data, not secrets

@@ -164,7 +164,7 @@ def main():
     scenarios = args.scenarios.split(",")
 
     if "dlr" in scenarios:  # messages for every report wrk can send (thread ids 1.., n up to 2M per thread)
-        from atproject.outbound import OutboundStatus, insert_rows
+        from hub.outbound import OutboundStatus, insert_rows
 
         DeliveryReport.objects.all().delete()
         OutboundMessage.objects.all().delete()
@@ -240,7 +240,7 @@ def reset(name):
     """Every round starts alike: no reports yet and every message submitted; no USSD session yet."""
     from django.db import connection
 
-    from atproject.outbound import OutboundStatus
+    from hub.outbound import OutboundStatus
     from sms.models import DeliveryReport, OutboundMessage
     from ussd.models import UssdHop, UssdSession
 

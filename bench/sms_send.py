@@ -97,7 +97,7 @@ def main():
     from django.db.models import Max, Min
     from django.test import Client
 
-    from atproject.outbound import OutboundStatus
+    from hub.outbound import OutboundStatus
     from sms.models import OutboundMessage
     from sms.services import queue_sms
 

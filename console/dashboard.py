@@ -16,9 +16,9 @@ from django.db.models import Max, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from atproject import labels
-from atproject.maintenance import queue_health
-from atproject.models import BalanceSnapshot, RefusedCallback
+from hub import labels
+from hub.maintenance import queue_health
+from hub.models import BalanceSnapshot, RefusedCallback
 
 from .models import Granularity, Rollup
 from .rollups import ANSWER_EDGES, LATENCY_EDGES
@@ -268,7 +268,7 @@ def _airtime(rows, period: Period) -> dict:
 
 
 def _callbacks(rows, period: Period) -> list[dict]:
-    from atproject.callbacks.registry import kinds
+    from hub.callbacks.registry import kinds
 
     refused = dict(
         RefusedCallback.objects.filter(hour__gte=period.start, hour__lt=period.end + timedelta(hours=1))
@@ -332,7 +332,7 @@ def _bucket_index(buckets: list[datetime], hour: datetime) -> int | None:
 
 def health(period: Period) -> dict:
     """AT's balance, the task queue, the workers and AT's reachability."""
-    from atproject.gateway import last_unreachable
+    from hub.gateway import last_unreachable
 
     snapshot = BalanceSnapshot.objects.order_by("-fetched_at").first()
     balance = None
@@ -355,7 +355,7 @@ def _recent_send_errors(period: Period, limit: int = 5) -> list[dict]:
     """The latest failed calls to AT for sends in the period (no connection, no answer, refused)."""
     from django.apps import apps
 
-    from atproject.models import SendFailure
+    from hub.models import SendFailure
 
     errors = []
     for failure in SendFailure.objects.filter(at__gte=period.start).order_by("-at")[:limit]:

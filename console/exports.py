@@ -187,7 +187,7 @@ def related_text(name: str, obj):
 
 def ordered_fields(model) -> list:
     """The concrete fields, the primary key first; a callback's own columns before those every callback has."""
-    from atproject.callbacks.models import CallbackEvent
+    from hub.callbacks.models import CallbackEvent
 
     fields = list(model._meta.concrete_fields)
     if issubclass(model, CallbackEvent):

@@ -5,7 +5,7 @@ subscriber's timeline (/admin/phone/<number>/).
 module. It changes the registered ModelAdmin *instances* (never their classes, never the apps' admin.py):
 
 - a `list_display` entry naming a subscriber's phone field becomes a column of the same title, CSS class and
-  ordering that renders `atproject.admin.phone_link(value)`; when that column was the one linking to the row
+  ordering that renders `hub.admin.phone_link(value)`; when that column was the one linking to the row
   (the first, by default), the row link moves to the next column, since a link cannot hold another;
 - on detail pages, the same field where it is read-only (named in the read-only fields, or the whole page is
   view-only) is shown through the same callable, in its place.
@@ -45,7 +45,7 @@ def has_phone_numbers(model) -> bool:
 
 def phone_column(model, name: str):
     """A display callable for `model.name`: the number as a link to its timeline, titled and ordered as the field."""
-    from atproject.admin import phone_link
+    from hub.admin import phone_link
 
     field = model._meta.get_field(name)
 

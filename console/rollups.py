@@ -21,7 +21,7 @@ from django.db.models import Case, Count, DurationField, ExpressionWrapper, F, I
 from django.db.models.functions import Coalesce, Lower, TruncHour
 from django.utils import timezone
 
-from atproject.maintenance import periodic
+from hub.maintenance import periodic
 
 from .models import Granularity, Rollup
 
@@ -84,7 +84,7 @@ class Figure:
 
 
 def _callback_figures() -> list[Figure]:
-    from atproject.callbacks.registry import kinds
+    from hub.callbacks.registry import kinds
 
     return [
         Figure("callbacks", kind.model._meta.label, "received_at", ("kind_name", "state"), annotate={

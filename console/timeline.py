@@ -24,12 +24,12 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
 
-from atproject.admin import PhoneActionsMixin
-from atproject.phones import normalize_phone
+from hub.admin import PhoneActionsMixin
+from hub.phones import normalize_phone
 
 PER_PAGE = 50
 
-#: The actions of atproject.admin.phone_action the timeline offers, by function name, and the lists they are
+#: The actions of hub.admin.phone_action the timeline offers, by function name, and the lists they are
 #: best run from (their confirmation pages lead back there); any list with the subscriber's rows does otherwise.
 PHONE_ACTIONS = {
     "call_back": ("voice.Call", "voice.OutboundCall"),

@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from atproject.admin import (
+from hub.admin import (
     CallbackEventAdmin,
     NetworkFilter,
     OutboundRequestAdminMixin,

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from atproject.callbacks.models import (
+from hub.callbacks.models import (
     CODE_LENGTH,
     ID_LENGTH,
     PHONE_LENGTH,
@@ -13,8 +13,8 @@ from atproject.callbacks.models import (
     dedupe_constraint,
     failed_index,
 )
-from atproject.callbacks.payload import CallbackError, Payload
-from atproject.outbound import OutboundRequest
+from hub.callbacks.payload import CallbackError, Payload
+from hub.outbound import OutboundRequest
 
 #: AT's "no date known" (docs/at-reference.md): stored as empty.
 UNKNOWN_DATE = date(1900, 1, 1)

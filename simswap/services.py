@@ -5,10 +5,10 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from atproject import gateway
-from atproject.callbacks.models import Arrival
-from atproject.outbound import OutboundStatus, handle_failure
-from atproject.phones import normalize_phone
+from hub import gateway
+from hub.callbacks.models import Arrival
+from hub.outbound import OutboundStatus, handle_failure
+from hub.phones import normalize_phone
 
 from .models import SimSwapCheck, SimSwapStatusEvent
 

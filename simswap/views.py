@@ -1,6 +1,6 @@
 """SIM swap: invoke-check-simswap (the status callback is the shared callback view)."""
 
-from atproject.invoke import InvokeView, phone_list
+from hub.invoke import InvokeView, phone_list
 
 from .services import queue_checks
 

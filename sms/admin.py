@@ -21,8 +21,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from atproject import labels
-from atproject.admin import (
+from hub import labels
+from hub.admin import (
     CallbackEventAdmin,
     NetworkFilter,
     OutboundRequestAdminMixin,
@@ -41,8 +41,8 @@ from atproject.admin import (
     reason_with_meaning,
     status_badge,
 )
-from atproject.outbound import RESENDABLE, OutboundStatus
-from atproject.smstext import analyse
+from hub.outbound import RESENDABLE, OutboundStatus
+from hub.smstext import analyse
 
 from . import services
 from .forms import ComposeForm, ReplyForm, describe_text

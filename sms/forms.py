@@ -12,8 +12,8 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from atproject.phones import normalize_phone
-from atproject.smstext import analyse
+from hub.phones import normalize_phone
+from hub.smstext import analyse
 
 from .services import AT_DEFAULT_SENDER
 

@@ -1,6 +1,6 @@
 """SMS: AT's delivery reports, inbound messages, opt-outs and premium subscriptions.
 
-Event models store every callback (see `atproject.callbacks`); `OptOut` and
+Event models store every callback (see `hub.callbacks`); `OptOut` and
 `Subscription` hold the current state per phone that those events leave behind.
 """
 
@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from atproject.callbacks.models import (
+from hub.callbacks.models import (
     CODE_LENGTH,
     ID_LENGTH,
     PHONE_LENGTH,
@@ -20,8 +20,8 @@ from atproject.callbacks.models import (
     phone_columns,
     plain_indexes,
 )
-from atproject.callbacks.payload import Payload
-from atproject.outbound import OutboundRequest, OutboundStatus
+from hub.callbacks.payload import Payload
+from hub.outbound import OutboundRequest, OutboundStatus
 
 
 class DeliveryReport(CallbackEvent):

@@ -9,11 +9,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from atproject import gateway
-from atproject.callbacks.models import Arrival, InsertEffect
-from atproject.callbacks.payload import mask_phone, parse_money
-from atproject.outbound import RESENDABLE, OutboundStatus, handle_failure, insert_rows, statuses_below
-from atproject.phones import normalize_phone
+from hub import gateway
+from hub.callbacks.models import Arrival, InsertEffect
+from hub.callbacks.payload import mask_phone, parse_money
+from hub.outbound import RESENDABLE, OutboundStatus, handle_failure, insert_rows, statuses_below
+from hub.phones import normalize_phone
 
 from .models import (
     AutoReplyRule,

@@ -3,7 +3,7 @@
 from django.conf import settings
 from rest_framework.exceptions import ValidationError
 
-from atproject.invoke import InvokeView, phone_list, required
+from hub.invoke import InvokeView, phone_list, required
 
 from .models import SendSource, SmsMode
 from .services import queue_sms

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from atproject.admin import (
+from hub.admin import (
     CallbackEventAdmin,
     NetworkFilter,
     PhoneActionsMixin,

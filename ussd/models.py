@@ -12,7 +12,7 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
 
-from atproject.callbacks.models import (
+from hub.callbacks.models import (
     CODE_LENGTH,
     ID_LENGTH,
     CallbackEvent,
@@ -21,8 +21,8 @@ from atproject.callbacks.models import (
     phone_columns,
     plain_indexes,
 )
-from atproject.callbacks.payload import Payload
-from atproject.smstext import analyse
+from hub.callbacks.payload import Payload
+from hub.smstext import analyse
 
 from .handlers import registered
 

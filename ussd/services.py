@@ -6,7 +6,7 @@ import logging
 from django.db import connection
 from django.utils import timezone
 
-from atproject.callbacks.models import Arrival
+from hub.callbacks.models import Arrival
 
 from . import menus
 from .models import UssdEnd, UssdHop, UssdSession

@@ -2,8 +2,8 @@
 
 from django.http import HttpResponse
 
-from atproject.callbacks.models import ProcessingState
-from atproject.callbacks.views import CallbackView
+from hub.callbacks.models import ProcessingState
+from hub.callbacks.views import CallbackView
 
 from . import menus
 

@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from atproject.admin import (
+from hub.admin import (
     CallbackEventAdmin,
     OutboundRequestAdminMixin,
     PhoneActionsMixin,

@@ -5,9 +5,9 @@ from datetime import timedelta
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from atproject.callbacks.models import CODE_LENGTH, ID_LENGTH, PHONE_LENGTH, CallbackEvent, failed_index
-from atproject.callbacks.payload import Payload
-from atproject.outbound import OutboundRequest
+from hub.callbacks.models import CODE_LENGTH, ID_LENGTH, PHONE_LENGTH, CallbackEvent, failed_index
+from hub.callbacks.payload import Payload
+from hub.outbound import OutboundRequest
 
 URL_LENGTH = 500
 

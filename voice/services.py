@@ -6,11 +6,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from atproject import gateway
-from atproject.callbacks.models import Arrival
-from atproject.fields import clip
-from atproject.outbound import OutboundStatus, handle_failure
-from atproject.phones import normalize_phone
+from hub import gateway
+from hub.callbacks.models import Arrival
+from hub.fields import clip
+from hub.outbound import OutboundStatus, handle_failure
+from hub.phones import normalize_phone
 
 from .models import Call, KeyAction, KeypadOption, OutboundCall, Recording, RecordingKind, VoiceFlow
 from .xml import VoiceResponse

@@ -4,9 +4,9 @@ from django.conf import settings
 from django.http import HttpResponse
 from rest_framework.exceptions import ValidationError
 
-from atproject.callbacks.models import ProcessingState
-from atproject.callbacks.views import CallbackView
-from atproject.invoke import InvokeView, phone_list
+from hub.callbacks.models import ProcessingState
+from hub.callbacks.views import CallbackView
+from hub.invoke import InvokeView, phone_list
 
 from .services import queue_calls, sorry, xml_response
 

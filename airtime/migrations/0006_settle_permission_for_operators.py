@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from atproject.groups import OPERATORS, grant
+from hub.groups import OPERATORS, grant
 
 
 def grant_settle(apps, schema_editor):

@@ -15,9 +15,9 @@ from django.urls import reverse
 
 from airtime import services
 from airtime.models import AirtimeStatusEvent, AirtimeTransaction
-from atproject.outbound import OutboundStatus
-from atproject.testing import load_payload, post_callback, run_worker
-from atproject.tests.test_gateway import refused_connection
+from hub.outbound import OutboundStatus
+from hub.testing import load_payload, post_callback, run_worker
+from hub.tests.test_gateway import refused_connection
 
 pytestmark = pytest.mark.django_db
 

@@ -19,10 +19,10 @@ from rest_framework.authtoken.models import Token
 
 from airtime import services
 from airtime.models import AirtimeStatusEvent, AirtimeTransaction, AirtimeValidation, DailyAirtimeSpend
-from atproject.callbacks.models import ProcessingState
-from atproject.outbound import OutboundStatus
-from atproject.testing import database_unavailable, load_payload, make_deferred_tasks_due, post_callback, run_worker
-from atproject.tests.test_gateway import refused_connection
+from hub.callbacks.models import ProcessingState
+from hub.outbound import OutboundStatus
+from hub.testing import database_unavailable, load_payload, make_deferred_tasks_due, post_callback, run_worker
+from hub.tests.test_gateway import refused_connection
 
 pytestmark = pytest.mark.django_db
 

@@ -20,9 +20,9 @@ from django_tasks_db.models import DBTaskResult
 
 from airtime import services
 from airtime.models import AirtimeStatusEvent, AirtimeTransaction, DailyAirtimeSpend
-from atproject import maintenance
-from atproject.outbound import OutboundStatus
-from atproject.testing import make_deferred_tasks_due, post_callback, run_worker, table_refuses
+from hub import maintenance
+from hub.outbound import OutboundStatus
+from hub.testing import make_deferred_tasks_due, post_callback, run_worker, table_refuses
 
 pytestmark = pytest.mark.django_db
 
@@ -376,7 +376,7 @@ def test_settling_needs_its_permission(client, django_user_model):
 def test_operators_may_settle():
     from django.contrib.auth.models import Group
 
-    from atproject.groups import OPERATORS
+    from hub.groups import OPERATORS
 
     assert Group.objects.get(name=OPERATORS).permissions.filter(codename="settle_airtime").exists()
 

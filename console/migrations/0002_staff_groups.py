@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from atproject.groups import OPERATORS, VIEWERS, grant
+from hub.groups import OPERATORS, VIEWERS, grant
 
 PERMISSIONS = ["console.export_lists", "console.view_rollup"]
 

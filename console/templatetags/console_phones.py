@@ -4,8 +4,8 @@ from django import template
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
 
-from atproject.phones import normalize_phone
 from console import phones
+from hub.phones import normalize_phone
 
 register = template.Library()
 

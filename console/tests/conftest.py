@@ -105,7 +105,7 @@ def page(browser, live_server):
 
 @pytest.fixture(scope="session")
 def _group_grants(django_db_setup):
-    """The data migrations that create the staff groups (they call atproject.groups.grant), and the models they see.
+    """The data migrations that create the staff groups (they call hub.groups.grant), and the models they see.
 
     A transactional test's flush empties every table, the groups included; running these
     migrations' own functions again gives exactly the groups a migrated database has.
@@ -113,7 +113,7 @@ def _group_grants(django_db_setup):
     from django.db.migrations.loader import MigrationLoader
     from django.db.migrations.operations import RunPython
 
-    from atproject import groups
+    from hub import groups
 
     loader = MigrationLoader(None, ignore_no_migrations=True)
     plan = []
@@ -133,7 +133,7 @@ def staff_groups(transactional_db, _group_grants):
     """The groups "AT viewers" and "AT operators" as the migrations made them (a transactional test flushed them)."""
     from django.contrib.auth.models import Group
 
-    from atproject.groups import OPERATORS, VIEWERS
+    from hub.groups import OPERATORS, VIEWERS
 
     if Group.objects.filter(name__in=[VIEWERS, OPERATORS]).count() < 2:
         apps, functions = _group_grants

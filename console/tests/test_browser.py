@@ -25,10 +25,10 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 from airtime.services import queue_airtime
-from atproject.groups import OPERATORS, VIEWERS
-from atproject.outbound import OutboundStatus
-from atproject.testing import load_payload, post_callback, run_worker
 from console import rollups
+from hub.groups import OPERATORS, VIEWERS
+from hub.outbound import OutboundStatus
+from hub.testing import load_payload, post_callback, run_worker
 from simswap.services import queue_checks
 from sms.models import DeliveryReport, OutboundMessage
 from sms.services import queue_sms
@@ -175,7 +175,7 @@ def test_a_superuser_sees_the_system_section(page, staff_groups):
 @pytest.fixture
 def simulator(live_server, settings):
     """The AT simulator in this process, calling the live server back; the project's AT_API_URL points at it."""
-    from atproject.simulator.server import Options, serve
+    from simulator.server import Options, serve
 
     key = "browser-simulator-key"
     server = serve(

@@ -11,9 +11,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from atproject.testing import load_payload, post_callback
 from console import dashboard, rollups
 from console.models import Rollup
+from hub.testing import load_payload, post_callback
 from sms.models import OutboundMessage
 from sms.services import queue_sms
 
@@ -162,7 +162,7 @@ def test_the_json_needs_a_staff_session(client):
 def test_recent_send_errors_are_failed_calls_to_at_not_failed_deliveries(staff_client, settings):
     import responses
 
-    from atproject.testing import run_worker
+    from hub.testing import run_worker
 
     settings.AT_API_URL, settings.AT_API_KEY = "http://at.stub", "k"
     batch = queue_sms(["+254711000001"], "Hi")

@@ -14,9 +14,9 @@ from django.contrib import admin
 from django.contrib.auth.models import Group, Permission, User
 from django.utils import timezone
 
-from atproject.outbound import insert_rows
-from atproject.testing import load_payload, post_callback
 from console import exports
+from hub.outbound import insert_rows
+from hub.testing import load_payload, post_callback
 from sms.models import DeliveryReport, OutboundMessage
 from sms.services import queue_sms
 

@@ -14,8 +14,8 @@ from django.urls import reverse
 
 from airtime.models import AirtimeTransaction
 from airtime.services import queue_airtime
-from atproject.testing import load_payload, post_callback
 from console import timeline
+from hub.testing import load_payload, post_callback
 from simswap.models import SimSwapCheck
 from simswap.services import queue_checks
 from sms.models import (

@@ -11,9 +11,9 @@ import pytest
 import responses
 from django.urls import reverse
 
-from atproject.outbound import OutboundStatus
-from atproject.testing import load_payload, post_callback, run_worker
-from atproject.tests.test_gateway import refused_connection
+from hub.outbound import OutboundStatus
+from hub.testing import load_payload, post_callback, run_worker
+from hub.tests.test_gateway import refused_connection
 from simswap.models import SimSwapCheck
 from simswap.services import queue_checks
 from simswap.tests.test_simswap import AT_SIM_SWAP, STATUS, at_answer

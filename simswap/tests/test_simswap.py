@@ -9,9 +9,9 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
-from atproject.outbound import OutboundStatus
-from atproject.testing import load_payload, make_deferred_tasks_due, post_callback, run_worker
-from atproject.tests.test_gateway import refused_connection
+from hub.outbound import OutboundStatus
+from hub.testing import load_payload, make_deferred_tasks_due, post_callback, run_worker
+from hub.tests.test_gateway import refused_connection
 from simswap.models import SimSwapCheck, SimSwapStatusEvent
 from simswap.services import queue_checks
 

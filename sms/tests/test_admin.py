@@ -5,7 +5,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from atproject.testing import load_payload, post_callback
+from hub.testing import load_payload, post_callback
 from sms.models import DeliveryReport, InboundMessage, OptOut, OptOutEvent, Subscription, SubscriptionEvent
 
 pytestmark = pytest.mark.django_db

@@ -14,8 +14,8 @@ from django.contrib.admin.sites import site
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from atproject.testing import load_payload, post_callback
-from atproject.tests.test_admin_pages import grow
+from hub.testing import load_payload, post_callback
+from hub.tests.test_admin_pages import grow
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -109,7 +109,7 @@ def test_every_list_and_detail_page_fits_a_1366_px_laptop(chromium, live_server,
     too_wide = {}
     for url in admin_pages():
         chromium.get(live_server.url + url)
-        assert "atproject/admin.css" in chromium.page_source, url
+        assert "hub/admin.css" in chromium.page_source, url
         overflows = chromium.execute_script(MEASURE)
         if overflows:
             too_wide[url] = overflows

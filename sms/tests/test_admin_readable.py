@@ -19,9 +19,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from atproject.outbound import OutboundStatus
-from atproject.testing import load_payload, make_deferred_tasks_due, post_callback, run_worker
-from atproject.tests.test_gateway import refused_connection
+from hub.outbound import OutboundStatus
+from hub.testing import load_payload, make_deferred_tasks_due, post_callback, run_worker
+from hub.tests.test_gateway import refused_connection
 from sms import services
 from sms.models import AutoReplyRule, DeliveryReport, InboundMessage, OptOut, OutboundBatch, OutboundMessage, SendSource
 from sms.tests.conftest import SMS_URL

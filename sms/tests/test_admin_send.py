@@ -5,8 +5,8 @@ from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from atproject.outbound import OutboundStatus
-from atproject.testing import load_payload, post_callback, run_worker
+from hub.outbound import OutboundStatus
+from hub.testing import load_payload, post_callback, run_worker
 from sms.models import InboundMessage, OutboundBatch, OutboundMessage, SmsMode
 
 pytestmark = pytest.mark.django_db

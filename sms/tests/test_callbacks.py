@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from atproject.callbacks.models import ProcessingState
-from atproject.testing import load_payload, post_callback, table_refuses
+from hub.callbacks.models import ProcessingState
+from hub.testing import load_payload, post_callback, table_refuses
 from sms.models import DeliveryReport, InboundMessage, OptOut, OptOutEvent, Subscription, SubscriptionEvent
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from django.core.cache import cache
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from atproject.outbound import OutboundStatus
+from hub.outbound import OutboundStatus
 from sms.models import OutboundBatch, OutboundMessage
 
 pytestmark = pytest.mark.django_db
@@ -100,7 +100,7 @@ def test_local_numbers_need_a_default_country_code(api, settings):
 
 
 def test_opted_out_recipient_is_reported_blocked(api, client, settings):
-    from atproject.testing import post_callback
+    from hub.testing import post_callback
 
     settings.AT_SENDER_ID = "ACME"
     post_callback(client, "/api/sms/opt-out", {"phoneNumber": "+254711000000", "senderId": "ACME"})

@@ -8,11 +8,11 @@ import requests
 import responses
 from django_tasks_db.models import DBTaskResult
 
-from atproject.callbacks.ingest import reprocess
-from atproject.callbacks.models import ProcessingState
-from atproject.outbound import RANK, OutboundStatus, statuses_below
-from atproject.testing import load_payload, make_deferred_tasks_due, post_callback, run_worker, table_refuses
-from atproject.tests.test_gateway import failed_certificate, refused_connection, tls_error_on_open_connection
+from hub.callbacks.ingest import reprocess
+from hub.callbacks.models import ProcessingState
+from hub.outbound import RANK, OutboundStatus, statuses_below
+from hub.testing import load_payload, make_deferred_tasks_due, post_callback, run_worker, table_refuses
+from hub.tests.test_gateway import failed_certificate, refused_connection, tls_error_on_open_connection
 from sms import services
 from sms.models import AutoReplyRule, DeliveryReport, OptOut, OutboundMessage, SendSource, SmsMode
 from sms.tests.conftest import SMS_URL

@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from atproject.groups import OPERATORS, VIEWERS, grant
+from hub.groups import OPERATORS, VIEWERS, grant
 
 VIEW = ["ussd.view_*"]
 EDIT = [f"ussd.{verb}_{model}" for verb in ("add", "change", "delete") for model in ("menu", "screen", "option")]

@@ -12,8 +12,8 @@ import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from atproject.groups import OPERATORS, VIEWERS
-from atproject.testing import load_payload, post_callback
+from hub.groups import OPERATORS, VIEWERS
+from hub.testing import load_payload, post_callback
 from ussd.models import UssdEnd, UssdHop, UssdSession
 from voice.models import VoiceInstruction
 

@@ -15,8 +15,8 @@ from django.test import modify_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from atproject.callbacks.models import ProcessingState
-from atproject.testing import database_unavailable, load_payload, post_callback
+from hub.callbacks.models import ProcessingState
+from hub.testing import database_unavailable, load_payload, post_callback
 from ussd import handlers, menus
 from ussd.models import Menu, Option, Screen, UssdEnd, UssdHop, UssdSession
 from ussd.tests import handlers as test_handlers  # registers the tests' handlers

@@ -15,7 +15,7 @@ from django.db import migrations, models
 
 BATCH = 1000
 
-# A frozen copy of atproject.phones.normalize_phone, as it was when this migration was written.
+# A frozen copy of hub.phones.normalize_phone, as it was when this migration was written.
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _SEPARATORS = re.compile(r"[\s\-().]")
 

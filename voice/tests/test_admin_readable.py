@@ -13,9 +13,9 @@ import pytest
 import responses
 from django.urls import reverse
 
-from atproject.outbound import OutboundStatus
-from atproject.testing import load_payload, post_callback, run_worker
-from atproject.tests.test_gateway import refused_connection
+from hub.outbound import OutboundStatus
+from hub.testing import load_payload, post_callback, run_worker
+from hub.tests.test_gateway import refused_connection
 from voice.models import Call, OutboundCall, VoiceEvent, VoiceFlow, VoiceInstruction
 from voice.services import queue_calls
 

@@ -13,9 +13,9 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
-from atproject.callbacks.models import ProcessingState
-from atproject.outbound import OutboundStatus
-from atproject.testing import database_unavailable, load_payload, post_callback, run_worker
+from hub.callbacks.models import ProcessingState
+from hub.outbound import OutboundStatus
+from hub.testing import database_unavailable, load_payload, post_callback, run_worker
 from voice.admin import web_url
 from voice.models import (
     Call,
@@ -249,7 +249,7 @@ def test_repeated_instruction_request_gets_the_same_xml(client):
 
 
 def test_internal_failure_is_answered_with_an_apology(client, settings):
-    from atproject.testing import table_refuses
+    from hub.testing import table_refuses
 
     settings.AT_VOICE_ERROR_TEXT = "Sorry, call later."
     with table_refuses("voice_call"):

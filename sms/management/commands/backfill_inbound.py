@@ -6,10 +6,10 @@ auto-reply that arrives hours after the subscriber wrote is worse than none.
 
 from django.core.management.base import BaseCommand, CommandError
 
-from atproject import gateway
-from atproject.callbacks.ingest import ingest
-from atproject.callbacks.payload import ParsedBody, clean
-from atproject.callbacks.registry import kind_for
+from hub import gateway
+from hub.callbacks.ingest import ingest
+from hub.callbacks.payload import ParsedBody, clean
+from hub.callbacks.registry import kind_for
 from sms.models import InboundMessage
 
 

@@ -1,0 +1,313 @@
+"""The send pipeline every product shares: outbound statuses, their rank, claiming and retrying.
+
+A service function creates outbound rows `queued` and enqueues a task; the task
+claims them (`sending`), calls AT with no transaction or lock held, and stores
+AT's answer. A status only ever moves up the rank:
+
+    queued < sending < submitted, unknown < sent, buffered
+           < failed, expired, rejected, blocked < delivered
+
+(`failed` → `delivered` is allowed: AT retries premium SMS, and a late airtime
+status may follow a failure.) The one move down is a retry putting a row whose
+request provably never reached AT back to `queued`: nothing that may have
+reached AT is sent again automatically; it is `unknown`, for a callback or
+staff to settle.
+"""
+
+import functools
+import logging
+from datetime import timedelta
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import connections, models, router, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from hub.fields import clip, clipped
+
+logger = logging.getLogger("hub.outbound")
+
+
+class OutboundStatus(models.TextChoices):
+    QUEUED = "queued", _("queued")
+    SENDING = "sending", _("sending")
+    SUBMITTED = "submitted", _("submitted")
+    UNKNOWN = "unknown", _("unknown (may have been sent)")
+    SENT = "sent", _("sent")
+    BUFFERED = "buffered", _("buffered")
+    FAILED = "failed", _("failed")
+    EXPIRED = "expired", _("expired")
+    REJECTED = "rejected", _("rejected")
+    BLOCKED = "blocked", _("blocked")
+    DELIVERED = "delivered", _("delivered")
+
+
+RANK = {
+    OutboundStatus.QUEUED: 0,
+    OutboundStatus.SENDING: 1,
+    OutboundStatus.SUBMITTED: 2,
+    OutboundStatus.UNKNOWN: 2,
+    OutboundStatus.SENT: 3,
+    OutboundStatus.BUFFERED: 3,
+    OutboundStatus.FAILED: 4,
+    OutboundStatus.EXPIRED: 4,
+    OutboundStatus.REJECTED: 4,
+    OutboundStatus.BLOCKED: 4,
+    OutboundStatus.DELIVERED: 5,
+}
+
+#: Statuses staff may resend from: it did not arrive, or nobody knows.
+RESENDABLE = frozenset({OutboundStatus.FAILED, OutboundStatus.EXPIRED, OutboundStatus.REJECTED, OutboundStatus.UNKNOWN})
+
+
+def statuses_below(status: str) -> list[str]:
+    """The statuses a row may move to `status` from."""
+    return [s.value for s, rank in RANK.items() if rank < RANK[OutboundStatus(status)]]
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """Wait before try `attempt + 1`: AT_RETRY_BACKOFF doubled each time, at most an hour."""
+    return timedelta(seconds=min(settings.AT_RETRY_BACKOFF * 2 ** max(attempt - 1, 0), 3600))
+
+
+def _record_failure(model, ids, exc, outcome: str) -> None:
+    from hub.models import SendFailure
+
+    SendFailure.objects.create(
+        at=timezone.now(), product=model._meta.label, outcome=outcome, rows=len(ids), reached=exc.reached,
+        http_status=exc.status, error=str(exc)[:300], first_row=min(ids) if ids else None,
+    )  # fmt: skip
+
+
+def handle_failure(model, rows, exc, *, retry_task, what: str) -> str:
+    """After a failed call to AT for `rows`: retry only what cannot have been sent; returns the rows' status.
+
+    - Provably never reached AT (connection refused, DNS failure, connect
+      timeout, TLS handshake failure): back to `queued`, with the error in
+      `last_error` and the retry's time in `next_attempt_at`, and `retry_task`
+      is enqueued for them at that time, until AT_SEND_MAX_ATTEMPTS (then
+      `failed`).
+    - Refused by the SDK, or by AT with a 4xx: `rejected`.
+    - Anything else may have reached AT (a read timeout, a 500, a 502/503/504):
+      `unknown`, for a callback or staff to settle; nothing is sent twice.
+      With AT_RETRY_GATEWAY_ERRORS on, a 502/503/504 is retried like a request
+      that never reached AT, for the models that allow it (`retry_gateway_errors`:
+      SMS, calls and SIM swap checks, never airtime), and ends `unknown` after
+      the last try.
+
+    Rows left `unknown` are handed to `model.after_unknown`.
+    """
+    ids = [row.pk for row in rows]
+    attempts = max(row.attempts for row in rows)
+    gateway_retry = exc.gateway_error and settings.AT_RETRY_GATEWAY_ERRORS and model.retry_gateway_errors
+    record = functools.partial(_record_failure, model, ids, exc)
+    if (exc.retryable or gateway_retry) and attempts < settings.AT_SEND_MAX_ATTEMPTS:
+        run_after = timezone.now() + retry_delay(attempts)
+        with transaction.atomic():
+            model.requeue(ids, error=str(exc), next_attempt_at=run_after)
+            retry_task.using(run_after=run_after).enqueue(ids)
+            record(OutboundStatus.QUEUED)
+        logger.warning("%s for %d recipient(s) not sent (%s); retry %d scheduled", what, len(ids), exc, attempts)
+        return OutboundStatus.QUEUED
+    if exc.retryable:
+        status, reason = OutboundStatus.FAILED, f"not sent after {attempts} attempts: {exc}"
+    elif not exc.reached:
+        status, reason = OutboundStatus.REJECTED, str(exc)
+    elif exc.status is not None and 400 <= exc.status < 500:
+        status, reason = OutboundStatus.REJECTED, f"AT refused the request: {exc}"
+    elif gateway_retry:
+        status, reason = OutboundStatus.UNKNOWN, f"may have been sent (tried {attempts} times): {exc}"
+    else:
+        status, reason = OutboundStatus.UNKNOWN, f"may have been sent: {exc}"
+    with transaction.atomic():
+        model.advance(ids, status, failure_reason=reason)
+        if status == OutboundStatus.UNKNOWN:
+            model.after_unknown(ids)
+        record(status)
+    logger.error("%s for %d recipient(s) ended %s: %s", what, len(ids), status, reason)
+    return status
+
+
+def insert_rows(model, common: dict, rows: list[dict]) -> None:
+    """Insert many rows that share most of their values, with one executemany.
+
+    A 10,000-recipient send is 10,000 rows that differ in a phone and a status:
+    the shared values are prepared once, and Django's per-field compilation in
+    `bulk_create` (most of the time it took) is skipped. Fields named in neither
+    get their defaults.
+    """
+    if not rows:
+        return
+    using = router.db_for_write(model)
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    varying = [f for f in fields if f.name in rows[0] or f.attname in rows[0]]
+    shared = {}
+    for f in fields:
+        if f not in varying:
+            value = common.get(f.name, common.get(f.attname, f.get_default()))
+            if isinstance(value, models.Model):
+                value = value.pk
+            shared[f] = f.get_db_prep_save(value, connection)
+    columns = [*varying, *shared]
+    shared_values = list(shared.values())
+    params = [
+        [f.get_db_prep_save(clip(model, f.name, row.get(f.name, row.get(f.attname))), connection) for f in varying]
+        + shared_values
+        for row in rows
+    ]
+    table = quote(model._meta.db_table)
+    column_list = ", ".join(quote(f.column) for f in columns)
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # COPY streams every row in one command: the fastest way in.
+            with cursor.cursor.copy(f"COPY {table} ({column_list}) FROM STDIN") as copy:
+                for row in params:
+                    copy.write_row(row)
+            return
+        # Elsewhere, multi-row VALUES within the parameter limits.
+        per_statement = max(1, 30_000 // len(columns))
+        placeholders = f"({', '.join(['%s'] * len(columns))})"
+        for start in range(0, len(params), per_statement):
+            batch = params[start : start + per_statement]
+            values = ", ".join([placeholders] * len(batch))
+            cursor.execute(
+                f"INSERT INTO {table} ({column_list}) VALUES {values}",  # noqa: S608 - quoted names
+                [value for row in batch for value in row],
+            )
+
+
+class OutboundRequest(models.Model):
+    """Abstract base of a request to AT on one recipient's behalf (an SMS, a call, airtime, a check)."""
+
+    status = models.CharField(
+        _("status"), max_length=16, choices=OutboundStatus.choices, default=OutboundStatus.QUEUED, db_index=True
+    )
+    failure_reason = models.CharField(_("failure reason"), max_length=255, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0, help_text=_("Calls made to AT."))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+    submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requested by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    resend_of = models.ForeignKey(
+        "self",
+        verbose_name=_("resend of"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="resends",
+    )
+    last_error = models.CharField(
+        _("last error"),
+        max_length=255,
+        blank=True,
+        help_text=_("Why the last try did not reach AT, while a retry is waiting; cleared when it is tried."),
+    )
+    next_attempt_at = models.DateTimeField(
+        _("next try at"), null=True, blank=True, help_text=_("When the waiting retry is due.")
+    )
+
+    #: Dotted path of the task that sends rows of this model (it takes a list of ids).
+    send_task: ClassVar[str] = ""
+    #: Whether AT_RETRY_GATEWAY_ERRORS may retry this model's requests after a 502/503/504 (a retry may send twice).
+    retry_gateway_errors: ClassVar[bool] = True
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-pk"]
+        get_latest_by = "created_at"
+
+    @classmethod
+    def advance(cls, rows, status: str, **fields) -> int:
+        """Move `rows` (primary keys, or a queryset) to `status` where that is upwards; returns how many moved."""
+        rows = rows if isinstance(rows, models.QuerySet) else cls.objects.filter(pk__in=rows)
+        fields = clipped(cls, fields)  # AT's texts cut to their columns
+        return rows.filter(status__in=statuses_below(status)).update(status=status, updated_at=timezone.now(), **fields)
+
+    @classmethod
+    def claim(cls, pks) -> list:
+        """Take the rows of `pks` that are still queued for sending; each is claimed once."""
+        with transaction.atomic():
+            claimed = list(
+                cls.objects.select_for_update()
+                .filter(pk__in=pks, status=OutboundStatus.QUEUED)
+                .values_list("pk", flat=True)
+            )
+            cls.objects.filter(pk__in=claimed).update(
+                status=OutboundStatus.SENDING,
+                attempts=F("attempts") + 1,
+                updated_at=timezone.now(),
+                last_error="",
+                next_attempt_at=None,
+            )
+        return claimed
+
+    @classmethod
+    def after_unknown(cls, pks) -> None:
+        """Rows of `pks` were just marked `unknown` (in the same transaction): a model whose callbacks may have
+        come first, with nothing yet to link them by, settles the rows from them here. Default: nothing."""
+
+    @classmethod
+    def requeue(cls, pks, *, error: str = "", next_attempt_at=None) -> int:
+        """Put rows whose request never reached AT back in the queue, for a retry at `next_attempt_at`;
+        `error` says why the try failed (both shown to staff until the retry claims the rows)."""
+        return cls.objects.filter(pk__in=pks, status=OutboundStatus.SENDING).update(
+            status=OutboundStatus.QUEUED,
+            updated_at=timezone.now(),
+            last_error=clip(cls, "last_error", error),
+            next_attempt_at=next_attempt_at,
+        )
+
+    @classmethod
+    def save_answers(cls, objs, fields: list[str], *, while_status: str = OutboundStatus.SENDING) -> None:
+        """Write `fields` of many rows at once, each only if it is still in `while_status`.
+
+        Django's `bulk_update` resolves an expression per row and field, which
+        made storing AT's answer for 500 recipients take most of a second. On
+        PostgreSQL the values are COPYed into a temporary table and applied with
+        one UPDATE ... FROM; elsewhere one parameterised UPDATE runs per row.
+        Identifiers come from the model's meta, quoted; every value is a parameter.
+        """
+        if not objs:
+            return
+        using = router.db_for_write(cls)
+        connection = connections[using]
+        quote = connection.ops.quote_name
+        columns = [cls._meta.get_field(name) for name in fields]
+        table, pk, status = quote(cls._meta.db_table), quote(cls._meta.pk.column), quote("status")
+        rows = [
+            [obj.pk] + [c.get_db_prep_save(clip(cls, c.name, getattr(obj, c.attname)), connection) for c in columns]
+            for obj in objs
+        ]
+        with transaction.atomic(using=using), connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                names = ", ".join(quote(c.column) for c in [cls._meta.pk, *columns])
+                cursor.execute(
+                    f"CREATE TEMPORARY TABLE answers ON COMMIT DROP AS SELECT {names} FROM {table} WITH NO DATA"  # noqa: S608
+                )
+                with cursor.cursor.copy(f"COPY answers ({names}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                assignments = ", ".join(f"{quote(c.column)} = answers.{quote(c.column)}" for c in columns)
+                cursor.execute(
+                    f"UPDATE {table} SET {assignments} FROM answers "  # noqa: S608
+                    f"WHERE {table}.{pk} = answers.{pk} AND {table}.{status} = %s",
+                    [while_status],
+                )
+                cursor.execute("DROP TABLE answers")
+                return
+            assignments = ", ".join(f"{quote(c.column)} = %s" for c in columns)
+            cursor.executemany(
+                f"UPDATE {table} SET {assignments} WHERE {pk} = %s AND {status} = %s",  # noqa: S608
+                [[*row[1:], row[0], while_status] for row in rows],
+            )

@@ -188,6 +188,36 @@ class Env:
             raise refuse(name, value, "an http:// or https:// URL without a query, such as http://127.0.0.1:8002")
         return value
 
+    def urls(self, name: str) -> list[str]:
+        """Comma-separated http(s) URLs."""
+        values = self.list(name)
+        for value in values:
+            if not re.match(r"^https?://[^\s/?#]+", value):
+                raise refuse(name, value, "http:// or https:// URLs, comma-separated")
+        return values
+
+    def emails(self, name: str) -> list[str]:
+        values = self.list(name)
+        for value in values:
+            if not re.match(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$", value):
+                raise refuse(name, value, "e-mail addresses, comma-separated")
+        return values
+
+    def email_url(self, name: str, default: str) -> dict:
+        """Django's EMAIL_* settings from a URL (django-environ): smtp+tls://user:pass@host:587, consolemail://,
+        filemail:///path."""
+        import environ
+
+        value = (self.raw(name) or default).strip()
+        try:
+            config = environ.Env.email_url_config(value)
+        except Exception:
+            config = {}
+        if not config.get("EMAIL_BACKEND"):
+            raise refuse(name, "<hidden>" if "@" in value else value,
+                         "a mail URL such as smtp+tls://user:password@host:587, consolemail:// or filemail:///path")
+        return config
+
     def phone(self, name: str) -> str:
         value = (self.raw(name) or "").strip()
         if value and not re.match(r"^\+[1-9]\d{6,14}$", value):

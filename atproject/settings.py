@@ -285,6 +285,20 @@ AT_TRUSTED_PROXIES = env.networks("AT_TRUSTED_PROXIES")
 # Phone numbers and message texts appear in logs and stored errors only when this is on.
 AT_LOG_PII = env.bool("AT_LOG_PII", default=False)
 
+# --- Alerts, metrics ---------------------------------------------------------
+# Where incidents are told: e-mail addresses, and URLs that get a JSON POST
+# (a Slack or Teams incoming webhook shows its `text`).
+AT_ALERT_EMAILS = env.emails("AT_ALERT_EMAILS")
+AT_ALERT_WEBHOOK_URLS = env.urls("AT_ALERT_WEBHOOK_URLS")
+# Mail: smtp+tls://user:password@host:587, consolemail:// (printed), filemail:///path.
+globals().update(env.email_url("EMAIL_URL", default="consolemail://"))  # EMAIL_BACKEND, EMAIL_HOST, ...
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL").strip() or "atproject@localhost"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# /metrics (Prometheus): answered only with `Authorization: Bearer <this>`; empty: 404.
+AT_METRICS_TOKEN = env.str("AT_METRICS_TOKEN").strip()
+# Optional: /metrics only from these networks (CIDRs).
+AT_METRICS_ALLOWED_IPS = env.networks("AT_METRICS_ALLOWED_IPS")
+
 # Django refuses bodies over this with a 400 of its own; keep it above ours so
 # that our 413 is what a too-large callback gets.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, AT_CALLBACK_MAX_BYTES + 1)

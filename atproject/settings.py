@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "airtime",
     "simswap",
     "ussd",
+    "alerts.apps.AlertsConfig",
     "console.apps.ConsoleConfig",
     # Development: the local AT simulator (`manage.py atsim`); it adds no URL to the product.
     "simulator.apps.SimulatorConfig",

@@ -15,6 +15,20 @@ from .gateway import last_unreachable
 from .maintenance import queue_health
 
 
+#: Sections apps add to /healthz (name → a function returning JSON-able data), e.g. the alerts' open incidents.
+_sections: dict = {}
+
+
+def health_section(name: str):
+    """Register a function whose result /healthz reports under `name` (apps call it in `ready()`)."""
+
+    def register(function):
+        _sections[name] = function
+        return function
+
+    return register
+
+
 @require_safe
 def healthz(request):
     try:
@@ -23,6 +37,7 @@ def healthz(request):
             cursor.fetchone()
         queue = queue_health()
         at = last_unreachable()
+        sections = {name: function() for name, function in _sections.items()}
     except DatabaseError:
         return JsonResponse({"status": "unavailable", "database": "unavailable"}, status=503)
-    return JsonResponse({"status": "ok", "database": "ok", "queue": queue, "at": {"recent_failure": at}})
+    return JsonResponse({"status": "ok", "database": "ok", "queue": queue, "at": {"recent_failure": at}, **sections})

@@ -14,7 +14,6 @@ from django.views.decorators.http import require_safe
 from .gateway import last_unreachable
 from .maintenance import queue_health
 
-
 #: Sections apps add to /healthz (name → a function returning JSON-able data), e.g. the alerts' open incidents.
 _sections: dict = {}
 

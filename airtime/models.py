@@ -104,13 +104,6 @@ class AirtimeTransaction(OutboundRequest):
     def validated(self) -> bool:
         return self.validated_at is not None
 
-    @classmethod
-    def after_unknown(cls, pks) -> None:
-        """AT's status may have come before we knew it was ours: settle from it now."""
-        from .services import settle_from_statuses
-
-        settle_from_statuses(pks)
-
 
 class DailyAirtimeSpend(models.Model):
     """What was committed to airtime per currency per day: checked and added to in one UPDATE."""

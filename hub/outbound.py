@@ -180,6 +180,14 @@ def insert_rows(model, common: dict, rows: list[dict]) -> None:
             )
 
 
+_unknown_hooks: dict = {}
+
+
+def when_unknown(model, hook) -> None:
+    """Declare what settles `model`'s rows once they are `unknown` (apps call it in `ready()`)."""
+    _unknown_hooks[model] = hook
+
+
 class OutboundRequest(models.Model):
     """Abstract base of a request to AT on one recipient's behalf (an SMS, a call, airtime, a check)."""
 
@@ -255,7 +263,11 @@ class OutboundRequest(models.Model):
     @classmethod
     def after_unknown(cls, pks) -> None:
         """Rows of `pks` were just marked `unknown` (in the same transaction): a model whose callbacks may have
-        come first, with nothing yet to link them by, settles the rows from them here. Default: nothing."""
+        come first, with nothing yet to link them by, settles the rows from them here, with the hook its app
+        declared (`when_unknown`). Default: nothing."""
+        hook = _unknown_hooks.get(cls)
+        if hook is not None:
+            hook(pks)
 
     @classmethod
     def requeue(cls, pks, *, error: str = "", next_attempt_at=None) -> int:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from hub.callbacks.registry import callback_path
+from hub.callbacks.mount import callback_path
 from hub.invoke import service_ready
 
 from . import models, services, views

@@ -4,7 +4,7 @@ A concrete event model adds typed, indexed columns for what people filter and
 search on, says how to read them from a payload (`fields_from_payload`) and
 what makes two deliveries the same callback (`dedupe_values` or
 `dedupe_window`). What the callback does to the rest of the system (its
-effect) is declared where the kind is mounted (`registry.callback_path`).
+effect) is declared where the kind is mounted (`hub.callbacks.mount.callback_path`).
 """
 
 import hashlib

@@ -1,15 +1,15 @@
 """The callback kinds: name → model, URL, view and effects, for ingestion, tests, the admin and commands.
 
-Apps mount their callbacks with `callback_path()` in their `urls.py`, naming
-the kind's effect there (`effect=services.apply_delivery_report`); that is also
-what registers the kind, so the registry and the URLconf cannot disagree, and
-models import no services.
+Apps mount their callbacks with `hub.callbacks.mount.callback_path()` in their
+`urls.py`, naming the kind's effect there (`effect=services.apply_delivery_report`);
+that is also what registers the kind, so the registry and the URLconf cannot
+disagree, and models import no services.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.urls import get_resolver, path, reverse
+from django.urls import get_resolver, reverse
 
 from .models import Arrival, CallbackEvent, InsertEffect
 
@@ -49,32 +49,9 @@ class CallbackKind:
             self.effect(event, arrival)
 
 
-def callback_path(
-    route: str,
-    model: type[CallbackEvent],
-    *,
-    name: str,
-    view=None,
-    effect: Effect | None = None,
-    insert_effect: InsertEffectFactory | None = None,
-    answered_effect: AnsweredEffect | None = None,
-):
-    """A URL pattern for a callback of kind `model` with its effects, registered as `<app label>.<name>`."""
-    from .views import CallbackView  # the view imports ingestion; the registry does not need it before
-
-    view = view or CallbackView
-    app_label = model._meta.app_label
-    kind = CallbackKind(
-        name=f"{app_label}.{name}",
-        model=model,
-        view=view,
-        url_name=f"{app_label}:{name}",
-        effect=effect,
-        insert_effect=insert_effect,
-        answered_effect=answered_effect,
-    )
+def register(kind: CallbackKind) -> None:
+    """Add `kind` to the registry (`hub.callbacks.mount.callback_path` does, as it mounts the kind)."""
     _kinds[kind.name] = kind
-    return path(route, view.as_view(kind=kind), name=name)
 
 
 def kinds() -> dict[str, CallbackKind]:

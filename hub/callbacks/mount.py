@@ -1,0 +1,33 @@
+"""Mounting a callback kind: its URL pattern, its view and its effects, registered in one call."""
+
+from django.urls import path
+
+from .models import CallbackEvent
+from .registry import AnsweredEffect, CallbackKind, Effect, InsertEffectFactory, register
+from .views import CallbackView
+
+
+def callback_path(
+    route: str,
+    model: type[CallbackEvent],
+    *,
+    name: str,
+    view=None,
+    effect: Effect | None = None,
+    insert_effect: InsertEffectFactory | None = None,
+    answered_effect: AnsweredEffect | None = None,
+):
+    """A URL pattern for a callback of kind `model` with its effects, registered as `<app label>.<name>`."""
+    view = view or CallbackView
+    app_label = model._meta.app_label
+    kind = CallbackKind(
+        name=f"{app_label}.{name}",
+        model=model,
+        view=view,
+        url_name=f"{app_label}:{name}",
+        effect=effect,
+        insert_effect=insert_effect,
+        answered_effect=answered_effect,
+    )
+    register(kind)
+    return path(route, view.as_view(kind=kind), name=name)

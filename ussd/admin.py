@@ -10,6 +10,7 @@ networks are named after their operator, costs shown with their currency.
 from django import forms
 from django.contrib import admin
 from django.db.models import Prefetch
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -45,12 +46,8 @@ def phone_preview(text: str, action: str = ScreenAction.CON):
     body = render(screen, SAMPLE_HOP)[4:]
     warning = screen_length_error(body)
     footer = _("Reply") if action == ScreenAction.CON else _("OK")
-    return format_html(
-        '<div style="width:16em;padding:1em;border:2px solid #444;border-radius:1em;background:#f4f6f0;'
-        'font-family:monospace;white-space:pre-wrap">{}<hr><span style="float:right">{}</span><br></div>{}',
-        body,
-        footer,
-        format_html('<p class="errornote">{}</p>', warning) if warning else "",
+    return render_to_string(
+        "admin/ussd/includes/phone_preview.html", {"body": body, "footer": footer, "warning": warning}
     )
 
 

@@ -11,8 +11,9 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
+from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -159,17 +160,15 @@ class CallAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             + [(e.received_at, _("event"), e) for e in obj.events.all()],
             key=lambda row: row[0],
         )
-        return format_html(
-            '<table class="at-table"><tbody>{}</tbody></table>',
-            format_html_join(
-                "",
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                (
-                    (
-                        when.strftime("%H:%M:%S"),
-                        kind,
-                        "active" if e.is_active else ("ended" if e.is_active is False else ""),
-                        " ".join(
+        return render_to_string(
+            "admin/voice/includes/call_timeline.html",
+            {
+                "rows": [
+                    {
+                        "when": when,
+                        "kind": kind,
+                        "activity": _("active") if e.is_active else (_("ended") if e.is_active is False else ""),
+                        "details": " ".join(
                             filter(
                                 None,
                                 [
@@ -181,12 +180,11 @@ class CallAdmin(PhoneActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                                 ],
                             )
                         ),
-                        pretty_xml(e.response) if hasattr(e, "response") else "",
-                    )
+                        "xml": pretty_xml(e.response) if hasattr(e, "response") else "",
+                    }
                     for when, kind, e in rows
-                ),
-            )
-            or "—",
+                ]
+            },
         )
 
 

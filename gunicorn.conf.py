@@ -35,5 +35,5 @@ errorlog = "-"
 # %(U)s is the path without its query string; %(r)s (the request line) would log ?token=...
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 # Control characters in any value (a %0A in the path) are escaped: no forged lines.
-logger_class = "atproject.gunicorn_logger.SafeAccessLogger"
+logger_class = "atproject.server_logging.SafeAccessLogger"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -1,20 +1,27 @@
-"""Benchmark: callbacks under load, against gunicorn (gunicorn.conf.py) and PostgreSQL on loopback.
+"""Benchmark: callbacks under load, against the production server and a durable PostgreSQL on loopback.
 
-    scripts/with-postgres .venv/bin/python bench/http_load.py
-    scripts/with-postgres .venv/bin/python bench/http_load.py --scenarios ussd --duration 20
+    scripts/with-postgres --durable .venv/bin/python bench/http_load.py
+    scripts/with-postgres --durable .venv/bin/python bench/http_load.py --server gunicorn --paced
 
 wrk (Debian's package; installed when missing) sends with 50 connections and no
-think time, one scenario after the other against the same server:
+think time (or, with --paced, 100 connections each pausing a random 0-1000 ms
+before each request: about 190 requests/s, to read the tail latency of a
+normal day), one scenario after the other against the same server:
 
-- bare: a bare Django view answering "OK" (the baseline; bench/urls.py);
-- dlr:  distinct delivery reports for messages created beforehand, stored and linked;
-- ussd: fresh USSD sessions walking the demo menu ("", "1", "1*1").
+- bare:  a bare Django view answering "OK" (bench/urls.py): the server's and Django's cost;
+- floor: a view doing one autocommitted INSERT of the report: durably storing it, at the least;
+- dlr:   distinct delivery reports for messages created beforehand, stored and linked;
+- ussd:  fresh USSD sessions walking the demo menu ("", "1", "1*1").
 
-It prints requests/s, p50 and p99 latency for each and its ratio to the bare
-view, and checks that nothing was lost: every delivery report answered 200 is a
-row linked to its message, and every USSD hop answered 200 is a row. It also
-prints where the CPU went, in milliseconds per request: gunicorn (our Python),
-PostgreSQL, wrk itself, and the time the hypervisor stole from this VM.
+It prints PostgreSQL's settings (and refuses to run with fsync or
+synchronous_commit off: a 200 must mean durably stored), then requests/s, p50
+and p99 latency for each scenario and its ratios to the bare view and to the
+floor of its own round, and checks that nothing was lost: every delivery report
+answered 200 is a row linked to its message, and every USSD hop answered 200 is
+a row. It also prints where the CPU went, in milliseconds per request: the
+server (our Python), PostgreSQL, wrk itself, and the time the hypervisor stole.
+--server picks the server: granian (what scripts/serve runs) or gunicorn
+(gunicorn.conf.py), to compare them on the same machine.
 """
 
 import argparse
@@ -52,6 +59,7 @@ def ensure_wrk() -> str:
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PACED = False
 
 
 def _proc_stat(pid: str) -> tuple[str, int, float, float] | None:
@@ -68,22 +76,22 @@ def _proc_stat(pid: str) -> tuple[str, int, float, float] | None:
 
 
 def cpu_seconds(server_pid: int) -> dict:
-    """CPU seconds used so far by gunicorn (master and workers, recycled ones included) and by PostgreSQL.
+    """CPU seconds used so far by the server (master and workers, recycled ones included) and by PostgreSQL.
 
     Exited processes count through their parent's reaped-children time; wrk is
     measured separately (it is this script's child). `steal` is the time the
     hypervisor gave our virtual CPUs to someone else.
     """
-    totals = {"gunicorn": 0.0, "postgres": 0.0}
+    totals = {"server": 0.0, "postgres": 0.0}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         stat = _proc_stat(pid)
         if stat is None:
             continue
         command, parent, own, children = stat
         if int(pid) == server_pid:
-            totals["gunicorn"] += own + children
+            totals["server"] += own + children
         elif parent == server_pid:
-            totals["gunicorn"] += own
+            totals["server"] += own
         elif command == "postgres":
             totals["postgres"] += own + children
     steal = Path("/proc/stat").read_text().split()[8]
@@ -93,6 +101,8 @@ def cpu_seconds(server_pid: int) -> dict:
 
 def run_wrk(wrk, port, script, duration, connections, threads) -> dict:
     env = {**os.environ, "BENCH_WRK_DIR": str(BASE_DIR / "bench" / "wrk")}
+    if PACED:
+        env["BENCH_PACED"] = "1"
     server_pid = int(os.environ["BENCH_SERVER_PID"])
     before, wrk_before = cpu_seconds(server_pid), resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(  # noqa: S603
@@ -128,15 +138,21 @@ def run_wrk(wrk, port, script, duration, connections, threads) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenarios", default="bare,dlr,ussd")
+    parser.add_argument("--scenarios", default="bare,floor,dlr,ussd")
+    parser.add_argument("--server", choices=["granian", "gunicorn"], default="granian")
+    parser.add_argument("--paced", action="store_true", help="100 connections, each pausing 0-1000 ms")
     parser.add_argument("--duration", type=int, default=15, help="seconds per scenario")
-    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--connections", type=int, default=None, help="default 50, or 100 when --paced")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of load before measuring")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every scenario; medians are reported")
     args = parser.parse_args()
+    global PACED
+    PACED = args.paced
+    if args.connections is None:
+        args.connections = 100 if args.paced else 50
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        sys.exit("Run it on PostgreSQL: scripts/with-postgres .venv/bin/python bench/http_load.py")
+        sys.exit("Run it on PostgreSQL: scripts/with-postgres --durable .venv/bin/python bench/http_load.py")
 
     os.environ.update(
         {
@@ -160,6 +176,17 @@ def main():
     from ussd.models import UssdHop, UssdSession
 
     call_command("migrate", verbosity=0)
+    from django.db import connection as database
+
+    from bench.durable import describe_database
+    from bench.urls import FLOOR_TABLE
+
+    print(describe_database(database))
+    with database.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE IF NOT EXISTS {FLOOR_TABLE} (id bigserial PRIMARY KEY, body text NOT NULL, "
+            "received_at timestamptz NOT NULL)"
+        )
     wrk = ensure_wrk()
     scenarios = args.scenarios.split(",")
 
@@ -191,20 +218,12 @@ def main():
 
     connection.close()
     port = free_port()
-    server = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            str(BASE_DIR / "gunicorn.conf.py"),
-            "atproject.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-        ],
-        cwd=BASE_DIR,
-        env=os.environ,
-    )
+    if args.server == "gunicorn":
+        command = [sys.executable, "-m", "gunicorn", "-c", str(BASE_DIR / "gunicorn.conf.py"), "atproject.wsgi",
+                   "--bind", f"127.0.0.1:{port}"]  # fmt: skip
+    else:  # what scripts/serve runs
+        command = [str(BASE_DIR / "scripts" / "serve")]
+    server = subprocess.Popen(command, cwd=BASE_DIR, env={**os.environ, "HOST": "127.0.0.1", "PORT": str(port)})  # noqa: S603
     os.environ["BENCH_SERVER_PID"] = str(server.pid)
     try:
         for _ in range(100):
@@ -213,8 +232,9 @@ def main():
                 break
             except OSError:
                 time.sleep(0.2)
-        print(f"gunicorn on 127.0.0.1:{port}; {args.connections} connections, {args.duration} s per scenario")
-        scripts = {"bare": "bare.lua", "dlr": "dlr.lua", "ussd": "ussd.lua"}
+        mode = "paced (0-1000 ms between requests)" if args.paced else "no think time"
+        print(f"{args.server} on 127.0.0.1:{port}; {args.connections} connections, {mode}, {args.duration} s each")
+        scripts = {"bare": "bare.lua", "floor": "floor.lua", "dlr": "dlr.lua", "ussd": "ussd.lua"}
         rounds = []
         for _round in range(args.rounds):
             measured = {}
@@ -228,6 +248,10 @@ def main():
                     measured[name]["linked"] = DeliveryReport.objects.filter(message__isnull=False).count()
                 if name == "ussd":
                     measured[name]["rows"] = UssdHop.objects.count()
+                if name == "floor":
+                    with connection.cursor() as cursor:
+                        cursor.execute(f"SELECT count(*) FROM {FLOOR_TABLE}")  # noqa: S608 - a constant name
+                        measured[name]["rows"] = cursor.fetchone()[0]
                 connection.close()
             rounds.append(measured)
     finally:
@@ -251,17 +275,22 @@ def reset(name):
         UssdHop.objects.all().delete()
         UssdSession.objects.all().delete()
     with connection.cursor() as cursor:
+        if name == "floor":
+            from bench.urls import FLOOR_TABLE
+
+            cursor.execute(f"TRUNCATE {FLOOR_TABLE}")
         cursor.execute("ANALYZE")
 
 
 def report(rounds, scenarios) -> int:
     """Medians over the rounds (each ratio to the bare view of its own round); 1 if anything was lost."""
     print(f"{len(rounds)} round(s); medians (each round's figures in brackets)")
-    print(f"{'scenario':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8}  check")
+    print(f"{'scenario':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8} {'vs floor':>9}  check")
     lost = False
     for name in scenarios:
         runs = [r[name] for r in rounds]
         ratios = [r[name]["rps"] / r["bare"]["rps"] for r in rounds if "bare" in r]
+        floors = [r[name]["rps"] / r["floor"]["rps"] for r in rounds if "floor" in r]
         check = ""
         for run in runs:
             if "rows" in run and (run["rows"] < run["ok"] or run.get("linked", run["ok"]) < run["ok"]):
@@ -274,18 +303,20 @@ def report(rounds, scenarios) -> int:
             )
             check += "  LOST" if lost else "  nothing lost"
         ratio = f"{statistics.median(ratios):.2f}" if ratios else "-"
+        to_floor = f"{statistics.median(floors):.2f}" if floors else "-"
         print(
             f"{name:10} {statistics.median(r['rps'] for r in runs):9.0f} "
             f"{statistics.median(r['p50_ms'] for r in runs):8.1f} {statistics.median(r['p99_ms'] for r in runs):8.1f} "
-            f"{ratio:>8}  {check}"
+            f"{ratio:>8} {to_floor:>9}  {check}"
         )
         rps = ", ".join(f"{r['rps']:.0f}" for r in runs)
         p99 = ", ".join(f"{r['p99_ms']:.0f}" for r in runs)
         shares = ", ".join(f"{x:.2f}" for x in ratios)
-        print(f"{'':10} [{rps} req/s; p99 {p99} ms; ratio {shares}]")
+        floor_shares = ", ".join(f"{x:.2f}" for x in floors)
+        print(f"{'':10} [{rps} req/s; p99 {p99} ms; vs bare {shares}; vs floor {floor_shares}]")
         cpu = ", ".join(
             f"{group} {statistics.median(r[f'cpu_{group}'] for r in runs):.2f}"
-            for group in ("gunicorn", "postgres", "wrk", "steal")
+            for group in ("server", "postgres", "wrk", "steal")
         )
         print(f"{'':10} [CPU ms per request: {cpu}]")
     return 1 if lost else 0

@@ -21,3 +21,10 @@ function done(summary, latency, requests)
     io.write(string.format("RESULT p%d_ms=%.3f\n", p, latency:percentile(p) / 1000))
   end
 end
+
+-- Paced load (BENCH_PACED=1): each connection pauses a random 0-1000 ms before each request.
+if os.getenv("BENCH_PACED") == "1" then
+  function delay()
+    return math.random(0, 1000)
+  end
+end

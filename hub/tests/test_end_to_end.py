@@ -59,7 +59,7 @@ def wait_until(check, timeout=20.0, what="condition"):
 
 @pytest.fixture(scope="module")
 def stack(django_db_setup, django_db_blocker):
-    """The project (runserver), one task worker and the simulator, over the test database."""
+    """The project (the production server, scripts/serve), one task worker and the simulator, over the test database."""
     web_port, sim_port = free_port(), free_port()
     with django_db_blocker.unblock():
         url = database_url()
@@ -80,10 +80,15 @@ def stack(django_db_setup, django_db_blocker):
         "AT_SHORTCODE": "8995",
         "AT_RETRY_BACKOFF": "1",
         "LOG_LEVEL": "WARNING",
+        "HOST": "127.0.0.1",
+        "PORT": str(web_port),
+        "WEB_CONCURRENCY": "1",
+        "WEB_ACCESS_LOG": "0",
+        "PYTHON_BIN": str(Path(sys.executable).parent),
     }
     manage = [sys.executable, str(BASE_DIR / "manage.py")]
     commands = [
-        [*manage, "runserver", f"127.0.0.1:{web_port}", "--noreload", "--skip-checks"],
+        [str(BASE_DIR / "scripts" / "serve")],
         [*manage, "worker", "--interval", "0.1", "--no-startup-delay"],
         [
             *manage,

@@ -160,7 +160,7 @@ TOKEN_VALUE = "log-capture-webhook-token-9876543210"
 
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("server", ["runserver", "gunicorn"])
+@pytest.mark.parametrize("server", ["runserver", "serve", "gunicorn"])
 def test_a_full_run_logs_no_secret_and_no_query_string(server, tmp_path):
     """Dev server or gunicorn, a worker and the simulator: callbacks with ?token=, invoke calls with a token,
     sends through the real SDK. Their whole output must contain neither secret nor any query string."""
@@ -190,6 +190,9 @@ def test_a_full_run_logs_no_secret_and_no_query_string(server, tmp_path):
     manage = [sys.executable, "manage.py"]
     if server == "gunicorn":
         web_command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "atproject.wsgi"]
+    elif server == "serve":  # the production server: granian
+        env["PYTHON_BIN"] = os.path.dirname(sys.executable)
+        web_command = ["scripts/serve"]
     else:
         web_command = [*manage, "runserver", f"127.0.0.1:{web}", "--noreload"]
     commands = [

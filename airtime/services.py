@@ -24,7 +24,6 @@ Airtime is money, so:
   and currency; everything else, a replay included, is refused.
 """
 
-import contextlib
 import logging
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -36,8 +35,8 @@ from django.utils import timezone
 
 from atproject import config
 from hub import gateway
+from hub.answers import Outcome, link_early_events, store_answers
 from hub.callbacks.models import Arrival, ProcessingState
-from hub.callbacks.payload import parse_money
 from hub.fields import clipped
 from hub.outbound import OutboundStatus, handle_failure
 from hub.phones import normalize_phone
@@ -274,38 +273,48 @@ def send_queued(transaction_id: int) -> None:
     store_answer(txn, answer)
 
 
-def store_answer(txn: AirtimeTransaction, answer) -> None:
-    """AT's answer: Sent → submitted with its requestId; Failed → rejected with AT's error message.
+def store_answer(txn: AirtimeTransaction, answer: gateway.AirtimeAnswer) -> None:
+    """AT's answer (`hub.answers.store_answers`): Sent → submitted with its requestId; Failed → rejected with
+    AT's error message, and its amount given back; not in the answer → unknown.
 
     A status that got here first (matched by phone and amount) may have moved
     the transaction on already: AT's answer is still stored, its status kept.
     """
-    entries = (answer.get("responses") or []) if isinstance(answer, dict) else []
-    entry = next((e for e in entries if normalize_phone(str(e.get("phoneNumber") or "")) == txn.phone), None)
     now = timezone.now()
+
+    def outcome(row, result: gateway.AirtimeResult) -> Outcome:
+        fields = {
+            "at_status": result.status,
+            "at_error_message": result.error_message,
+            "discount": result.discount,
+            "discount_currency": result.discount_currency,
+        }
+        if result.accepted:
+            accepted = {**fields, "at_request_id": result.request_id, "submitted_at": now}
+            return Outcome(OutboundStatus.SUBMITTED, accepted)
+        return Outcome(OutboundStatus.REJECTED, {**fields, "failure_reason": result.error_message or result.status})
+
     with transaction.atomic():
-        if entry is None:
-            error = str(answer.get("errorMessage") or "") if isinstance(answer, dict) else str(answer)[:200]
-            AirtimeTransaction.advance(
-                [txn.pk], OutboundStatus.UNKNOWN, failure_reason=f"not in AT's answer: {error}"
-            )
-            AirtimeTransaction.after_unknown([txn.pk])
-            return
-        status, error = str(entry.get("status") or ""), str(entry.get("errorMessage") or "")
-        fields = {"at_status": status, "at_error_message": "" if error == "None" else error}
-        request_id = str(entry.get("requestId") or "")
-        with contextlib.suppress(ValueError):
-            fields["discount"], fields["discount_currency"] = parse_money(entry.get("discount") or "0")
-        if status.lower() == "sent" and request_id and request_id != "None":
-            if not AirtimeTransaction.advance(
-                [txn.pk], OutboundStatus.SUBMITTED, at_request_id=request_id, submitted_at=now, **fields
-            ):
-                _store_late_answer(txn, request_id, submitted_at=now, **fields)
-            link_early_statuses(txn.pk, request_id)
-        elif AirtimeTransaction.advance(
-            [txn.pk], OutboundStatus.REJECTED, failure_reason=(error or status), **fields
-        ):
-            release(txn)
+        stored = store_answers(
+            AirtimeTransaction, [txn], answer, outcome, error=answer.error_message, on_late=_late_answer, now=now
+        )
+        for row, _result, done in stored.answered:
+            if done.status == OutboundStatus.REJECTED:
+                release(row)
+        for row, result, done in stored.answered + stored.late:
+            if done.status == OutboundStatus.SUBMITTED:
+                link_early_statuses(row.pk, result.request_id)
+
+
+def _late_answer(txn: AirtimeTransaction, result: gateway.AirtimeResult, outcome: Outcome) -> None:
+    """AT's answer for a transaction no longer `sending`: moved up where the ladder allows (a refusal gives
+    its amount back), else stored beside the status it has."""
+    if outcome.status == OutboundStatus.SUBMITTED:
+        if not AirtimeTransaction.advance([txn.pk], outcome.status, **outcome.fields):
+            fields = {k: v for k, v in outcome.fields.items() if k != "at_request_id"}
+            _store_late_answer(txn, result.request_id, **fields)
+    elif AirtimeTransaction.advance([txn.pk], outcome.status, **outcome.fields):
+        release(txn)
 
 
 def _store_late_answer(txn: AirtimeTransaction, request_id: str, **fields) -> None:
@@ -439,13 +448,16 @@ def _apply_status_to(txn: AirtimeTransaction, event: AirtimeStatusEvent) -> None
             release(txn)
 
 
-def link_early_statuses(txn_id: int, request_id: str) -> None:
+def link_early_statuses(txn_id: int, request_id: str) -> int:
     """Link and apply the statuses with `request_id` that arrived before the transaction had it."""
-    for event in AirtimeStatusEvent.objects.filter(at_request_id=request_id, transaction__isnull=True).order_by(
-        "received_at", "pk"
-    ):
-        AirtimeStatusEvent.objects.filter(pk=event.pk).update(transaction_id=txn_id)
-        _apply_status_to(AirtimeTransaction.objects.get(pk=txn_id), event)
+    return link_early_events(
+        AirtimeStatusEvent,
+        "at_request_id",
+        AirtimeTransaction,
+        "at_request_id",
+        {request_id: txn_id},
+        lambda event, pk: _apply_status_to(AirtimeTransaction.objects.get(pk=pk), event),
+    )
 
 
 def settle_from_statuses(pks) -> None:

@@ -36,6 +36,9 @@ from django.utils import timezone
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+from hub.callbacks.payload import parse_money
+from hub.phones import normalize_phone
+
 logger = logging.getLogger("hub.gateway")
 
 # AT's per-recipient SMS statusCode values, as AT's SMS documentation lists them.
@@ -269,15 +272,59 @@ def _sdk_call(method, *args, **kwargs):
         raise ATError(f"refused before sending: {exc}", invalid=True) from None
 
 
+# --- AT's answers, translated once ------------------------------------------------
+#
+# Every answer is read here into frozen dataclasses; the services never see AT's
+# dicts. AT writes "no value" as the string "None" (a refused SMS's messageId, a
+# voice entry's sessionId, an errorMessage): `at_text` turns it into "" in this
+# one place. Numbers are E.164 where they can be (`at_phone`), money a Decimal
+# and a currency (`at_money`).
+
+
+def at_text(value) -> str:
+    """AT's value as text: missing, null and AT's literal "None" are ""."""
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    text = str(value).strip()
+    return "" if text == "None" else text
+
+
+def at_phone(value) -> str:
+    """A number from AT's answer in E.164 when it is one; else as AT wrote it ("" for none)."""
+    text = at_text(value)
+    return normalize_phone(text) or text
+
+
+def at_money(value) -> tuple[Decimal | None, str]:
+    """AT's amount ("KES 0.8000", "10 KES", 0.5) as (Decimal, currency); (None, "") when missing or unreadable."""
+    text = at_text(value)
+    if not text:
+        return None, ""
+    try:
+        return parse_money(text)
+    except ValueError:
+        return None, ""
+
+
+def _entries(data: dict, *names: str) -> list[dict]:
+    """The list of per-recipient dicts under the first of `names` present; anything else is skipped."""
+    for name in names:
+        value = data.get(name)
+        if isinstance(value, list):
+            return [entry for entry in value if isinstance(entry, dict)]
+    return []
+
+
 @dataclass(frozen=True)
 class SmsRecipientResult:
     """AT's answer for one recipient of an SMS send."""
 
-    number: str
+    phone: str
     status_code: int | None
     status: str
     message_id: str
-    cost: str
+    cost: Decimal | None = None
+    cost_currency: str = ""
 
     @property
     def accepted(self) -> bool:
@@ -293,29 +340,202 @@ def sms_recipients(answer) -> list[SmsRecipientResult]:
     """The per-recipient results in an SMS send answer (also in a 409 error's body)."""
     data = answer if isinstance(answer, dict) else {}
     message_data = data.get("SMSMessageData") or data.get("smsMessageData") or {}
+    message_data = message_data if isinstance(message_data, dict) else {}
     results = []
-    for entry in message_data.get("Recipients") or message_data.get("recipients") or []:
+    for entry in _entries(message_data, "Recipients", "recipients"):
         try:
             code = int(entry.get("statusCode"))
         except (TypeError, ValueError):
             code = None
-        message_id = str(entry.get("messageId") or "")
+        cost, currency = at_money(entry.get("cost"))
         results.append(
             SmsRecipientResult(
-                number=str(entry.get("number") or ""),
+                phone=at_phone(entry.get("number")),
                 status_code=code,
-                status=str(entry.get("status") or ""),
-                message_id="" if message_id == "None" else message_id,
-                cost=str(entry.get("cost") or ""),
+                status=at_text(entry.get("status")),
+                message_id=at_text(entry.get("messageId")),
+                cost=cost,
+                cost_currency=currency,
             )
         )
     return results
 
 
+@dataclass(frozen=True)
+class CallEntry:
+    """AT's answer for one number of an outbound call request."""
+
+    phone: str
+    status: str
+    session_id: str
+
+    @property
+    def accepted(self) -> bool:
+        """AT queued the call and gave it a session (the id its callbacks will carry)."""
+        return self.status.lower() == "queued" and bool(self.session_id)
+
+
+@dataclass(frozen=True)
+class CallAnswer:
+    """AT's answer to a call request: an entry per number, and the request's error message ("" for none)."""
+
+    entries: tuple[CallEntry, ...]
+    error_message: str = ""
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def call_answer(answer) -> CallAnswer:
+    """`{"entries": [{"phoneNumber", "status", "sessionId"}], "errorMessage"}` as a CallAnswer."""
+    data = answer if isinstance(answer, dict) else {}
+    entries = tuple(
+        CallEntry(
+            phone=at_phone(entry.get("phoneNumber")),
+            status=at_text(entry.get("status")),
+            session_id=at_text(entry.get("sessionId")),
+        )
+        for entry in _entries(data, "entries", "Entries")
+    )
+    error = at_text(data.get("errorMessage")) if data else at_text(answer)[:200]
+    return CallAnswer(entries=entries, error_message=error)
+
+
+@dataclass(frozen=True)
+class AirtimeResult:
+    """AT's answer for one recipient of an airtime send."""
+
+    phone: str
+    status: str
+    request_id: str
+    amount: Decimal | None = None
+    currency: str = ""
+    discount: Decimal | None = None
+    discount_currency: str = ""
+    error_message: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        """AT took it ("Sent", with a requestId its status callback will carry); not yet delivered."""
+        return self.status.lower() == "sent" and bool(self.request_id)
+
+
+@dataclass(frozen=True)
+class AirtimeAnswer:
+    """AT's answer to an airtime send: a result per recipient, and the request's error message ("" for none)."""
+
+    entries: tuple[AirtimeResult, ...]
+    error_message: str = ""
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def airtime_answer(answer) -> AirtimeAnswer:
+    """`{"errorMessage", "responses": [{"phoneNumber", "status", "requestId", "amount", "discount",
+    "errorMessage"}]}` as an AirtimeAnswer (a text answer becomes its error message)."""
+    data = answer if isinstance(answer, dict) else {}
+    entries = []
+    for entry in _entries(data, "responses", "Responses"):
+        amount, currency = at_money(entry.get("amount"))
+        discount, discount_currency = at_money(entry.get("discount"))
+        entries.append(
+            AirtimeResult(
+                phone=at_phone(entry.get("phoneNumber")),
+                status=at_text(entry.get("status")),
+                request_id=at_text(entry.get("requestId")),
+                amount=amount,
+                currency=currency,
+                discount=discount,
+                discount_currency=discount_currency,
+                error_message=at_text(entry.get("errorMessage")),
+            )
+        )
+    error = at_text(data.get("errorMessage")) if data else at_text(answer)[:200]
+    return AirtimeAnswer(entries=tuple(entries), error_message=error)
+
+
+#: SIM swap entry statuses that mean AT took the check (its result comes by callback).
+SIM_SWAP_ACCEPTED = frozenset({"queued", "processed", "sent", "success"})
+
+
+@dataclass(frozen=True)
+class SimSwapResult:
+    """AT's answer for one number of a SIM swap check, with the answer's transaction id."""
+
+    phone: str
+    status: str
+    request_id: str
+    transaction_id: str = ""
+    carrier_name: str = ""
+    country_code: str = ""
+    network_code: str = ""
+    number_type: str = ""
+    cost_text: str = ""
+    cost: Decimal | None = None
+    cost_currency: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.status.lower() in SIM_SWAP_ACCEPTED and bool(self.request_id)
+
+
+@dataclass(frozen=True)
+class SimSwapAnswer:
+    """AT's answer to a SIM swap check request: a result per number."""
+
+    entries: tuple[SimSwapResult, ...]
+    transaction_id: str = ""
+    status: str = ""
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def sim_swap_answer(answer) -> SimSwapAnswer:
+    """`{"transactionId", "status", "responses": [{"phoneNumber": {"number", "carrierName", "countryCode",
+    "networkCode", "numberType"}, "status", "requestId", "cost"}]}` as a SimSwapAnswer (a bare
+    `phoneNumber` string is read as the number)."""
+    data = answer if isinstance(answer, dict) else {}
+    transaction_id = at_text(data.get("transactionId"))
+    entries = []
+    for entry in _entries(data, "responses", "Responses"):
+        number = entry.get("phoneNumber")
+        info = number if isinstance(number, dict) else {"number": number}
+        cost, currency = at_money(entry.get("cost"))
+        entries.append(
+            SimSwapResult(
+                phone=at_phone(info.get("number")),
+                status=at_text(entry.get("status")),
+                request_id=at_text(entry.get("requestId")),
+                transaction_id=transaction_id,
+                carrier_name=at_text(info.get("carrierName")),
+                country_code=at_text(info.get("countryCode")),
+                network_code=at_text(info.get("networkCode")),
+                number_type=at_text(info.get("numberType")),
+                cost_text=at_text(entry.get("cost")),
+                cost=cost,
+                cost_currency=currency,
+            )
+        )
+    return SimSwapAnswer(entries=tuple(entries), transaction_id=transaction_id, status=at_text(data.get("status")))
+
+
 # --- The calls ------------------------------------------------------------------
 
 
-def send_sms(message: str, recipients: list[str], *, sender_id: str = "", enqueue: bool = False) -> list:
+def send_sms(
+    message: str, recipients: list[str], *, sender_id: str = "", enqueue: bool = False
+) -> list[SmsRecipientResult]:
     """Bulk SMS (`SMS.send`); returns per-recipient results. A 409 DND answer is results too."""
     service = _service(africastalking.SMSService, _baseUrl="/version1", _contentUrl="/version1")
     try:
@@ -329,7 +549,7 @@ def send_sms(message: str, recipients: list[str], *, sender_id: str = "", enqueu
 
 def send_premium_sms(
     message: str, short_code: str, recipients: list[str], *, keyword: str = "", link_id: str = ""
-) -> list:
+) -> list[SmsRecipientResult]:
     """Premium / on-demand SMS from a shortcode (`SMS.send_premium`), with the inbound linkId."""
     service = _service(africastalking.SMSService, _baseUrl="/version1", _contentUrl="/version1")
     try:
@@ -354,23 +574,23 @@ def fetch_messages(last_received_id: int = 0):
     return _sdk_call(service.fetch_messages, last_received_id)
 
 
-def call(from_number: str, to_numbers: list[str]):
-    """Start outbound calls (`Voice.call`)."""
+def call(from_number: str, to_numbers: list[str]) -> CallAnswer:
+    """Start outbound calls (`Voice.call`); AT's answer per number."""
     service = _service(africastalking.VoiceService, _baseUrl="")
-    return _sdk_call(service.call, from_number, list(to_numbers))
+    return call_answer(_sdk_call(service.call, from_number, list(to_numbers)))
 
 
-def send_airtime(phone_number: str, amount: Decimal, currency_code: str, *, idempotency_key: str):
-    """Airtime to one number (`Airtime.send`), with the transaction's own idempotency key."""
+def send_airtime(phone_number: str, amount: Decimal, currency_code: str, *, idempotency_key: str) -> AirtimeAnswer:
+    """Airtime to one number (`Airtime.send`), with the transaction's own idempotency key; AT's answer."""
     service = _service(africastalking.AirtimeService, _baseUrl="/version1/airtime")
     recipient = {"phoneNumber": phone_number, "amount": str(amount), "currency_code": currency_code}
-    return _sdk_call(service.send, recipients=[recipient], idempotency_key=idempotency_key)
+    return airtime_answer(_sdk_call(service.send, recipients=[recipient], idempotency_key=idempotency_key))
 
 
-def check_sim_swap(phone_numbers: list[str]):
-    """SIM swap checks (`Insights.check_sim_swap_state`)."""
+def check_sim_swap(phone_numbers: list[str]) -> SimSwapAnswer:
+    """SIM swap checks (`Insights.check_sim_swap_state`); AT's answer per number."""
     service = _service(africastalking.InsightService, _baseUrl="/v1")
-    return _sdk_call(service.check_sim_swap_state, list(phone_numbers))
+    return sim_swap_answer(_sdk_call(service.check_sim_swap_state, list(phone_numbers)))
 
 
 def application_data():

@@ -61,6 +61,24 @@ RANK = {
 #: Statuses staff may resend from: it did not arrive, or nobody knows.
 RESENDABLE = frozenset({OutboundStatus.FAILED, OutboundStatus.EXPIRED, OutboundStatus.REJECTED, OutboundStatus.UNKNOWN})
 
+# The canonical status groups (dashboards, admin counts and filters read these, or
+# the `OutboundQuerySet` methods named after them, rather than lists of their own):
+
+#: On its way: not settled yet, and nothing says it went wrong.
+PENDING = (
+    OutboundStatus.QUEUED,
+    OutboundStatus.SENDING,
+    OutboundStatus.SUBMITTED,
+    OutboundStatus.SENT,
+    OutboundStatus.BUFFERED,
+)
+#: Known not to have arrived (AT or we refused it, it failed or expired, the subscriber opted out).
+NOT_DELIVERED = (OutboundStatus.FAILED, OutboundStatus.EXPIRED, OutboundStatus.REJECTED, OutboundStatus.BLOCKED)
+#: Nobody knows whether it was sent: a callback or staff settle it.
+UNSURE = (OutboundStatus.UNKNOWN,)
+#: AT accepted it (what AT charges for): submitted and everything it moved to short of a failure.
+ACCEPTED = (OutboundStatus.SUBMITTED, OutboundStatus.SENT, OutboundStatus.BUFFERED, OutboundStatus.DELIVERED)
+
 
 def statuses_below(status: str) -> list[str]:
     """The statuses a row may move to `status` from."""
@@ -188,6 +206,60 @@ def when_unknown(model, hook) -> None:
     _unknown_hooks[model] = hook
 
 
+class OutboundQuerySet(models.QuerySet):
+    """The status queries of outbound rows: `Model.objects.filter(...).advance(status)`, `.pending()`, ...
+
+    `advance` and `claim` change rows, so they are offered on querysets only
+    (`Model.objects.advance(...)` would move every row): filter first.
+    """
+
+    def advance(self, status: str, **fields) -> int:
+        """Move these rows to `status` where that is upwards; returns how many moved. Texts in `fields`
+        (AT's words) are cut to their columns."""
+        fields = clipped(self.model, fields)
+        return self.filter(status__in=statuses_below(status)).update(status=status, updated_at=timezone.now(), **fields)
+
+    advance.queryset_only = True
+
+    def claim(self) -> list:
+        """Take those of these rows still queued for sending (`sending`, one more attempt); each is claimed
+        once, whoever else tries at the same time. Returns their primary keys."""
+        with transaction.atomic(using=self.db):
+            claimed = list(
+                self.select_for_update().filter(status=OutboundStatus.QUEUED).order_by().values_list("pk", flat=True)
+            )
+            self.model._default_manager.using(self.db).filter(pk__in=claimed).update(
+                status=OutboundStatus.SENDING,
+                attempts=F("attempts") + 1,
+                updated_at=timezone.now(),
+                last_error="",
+                next_attempt_at=None,
+            )
+        return claimed
+
+    claim.queryset_only = True
+
+    def pending(self):
+        """On their way (`PENDING`)."""
+        return self.filter(status__in=PENDING)
+
+    def resendable(self):
+        """Those staff may send again (`RESENDABLE`)."""
+        return self.filter(status__in=RESENDABLE)
+
+    def not_delivered(self, *, unsure: bool = False):
+        """Known not to have arrived (`NOT_DELIVERED`); with `unsure`, also those nobody knows about (`UNSURE`)."""
+        return self.filter(status__in=[*NOT_DELIVERED, *(UNSURE if unsure else ())])
+
+    def unsure(self):
+        """Nobody knows whether they were sent (`UNSURE`)."""
+        return self.filter(status__in=UNSURE)
+
+    def accepted(self):
+        """AT accepted them (`ACCEPTED`)."""
+        return self.filter(status__in=ACCEPTED)
+
+
 class OutboundRequest(models.Model):
     """Abstract base of a request to AT on one recipient's behalf (an SMS, a call, airtime, a check)."""
 
@@ -225,6 +297,8 @@ class OutboundRequest(models.Model):
         _("next try at"), null=True, blank=True, help_text=_("When the waiting retry is due.")
     )
 
+    objects = OutboundQuerySet.as_manager()
+
     #: Dotted path of the task that sends rows of this model (it takes a list of ids).
     send_task: ClassVar[str] = ""
     #: Whether AT_RETRY_GATEWAY_ERRORS may retry this model's requests after a 502/503/504 (a retry may send twice).
@@ -236,29 +310,25 @@ class OutboundRequest(models.Model):
         get_latest_by = "created_at"
 
     @classmethod
+    def queryset_of(cls, rows) -> OutboundQuerySet:
+        """`rows` (primary keys, or any queryset of this model) as an OutboundQuerySet."""
+        if isinstance(rows, OutboundQuerySet):
+            return rows
+        if isinstance(rows, models.QuerySet):
+            return cls.objects.filter(pk__in=rows.values("pk"))
+        return cls.objects.filter(pk__in=list(rows))
+
+    @classmethod
     def advance(cls, rows, status: str, **fields) -> int:
-        """Move `rows` (primary keys, or a queryset) to `status` where that is upwards; returns how many moved."""
-        rows = rows if isinstance(rows, models.QuerySet) else cls.objects.filter(pk__in=rows)
-        fields = clipped(cls, fields)  # AT's texts cut to their columns
-        return rows.filter(status__in=statuses_below(status)).update(status=status, updated_at=timezone.now(), **fields)
+        """Move `rows` (primary keys, or a queryset) to `status` where that is upwards; returns how many moved.
+        (`OutboundQuerySet.advance`.)"""
+        return cls.queryset_of(rows).advance(status, **fields)
 
     @classmethod
     def claim(cls, pks) -> list:
-        """Take the rows of `pks` that are still queued for sending; each is claimed once."""
-        with transaction.atomic():
-            claimed = list(
-                cls.objects.select_for_update()
-                .filter(pk__in=pks, status=OutboundStatus.QUEUED)
-                .values_list("pk", flat=True)
-            )
-            cls.objects.filter(pk__in=claimed).update(
-                status=OutboundStatus.SENDING,
-                attempts=F("attempts") + 1,
-                updated_at=timezone.now(),
-                last_error="",
-                next_attempt_at=None,
-            )
-        return claimed
+        """Take the rows of `pks` that are still queued for sending; each is claimed once.
+        (`OutboundQuerySet.claim`.)"""
+        return cls.queryset_of(pks).claim()
 
     @classmethod
     def after_unknown(cls, pks) -> None:

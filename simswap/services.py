@@ -2,13 +2,14 @@
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from hub import gateway
+from hub.answers import Outcome, chunked, link_early_events, store_answers
 from hub.callbacks.models import Arrival
 from hub.outbound import OutboundStatus, handle_failure
-from hub.phones import normalize_phone
 
 from .models import SimSwapCheck, SimSwapStatusEvent
 
@@ -27,59 +28,51 @@ def queue_checks(phones, *, user=None) -> list[SimSwapCheck]:
     return checks
 
 
+def chunk_size() -> int:
+    """Numbers per check request to AT: AT_SIM_SWAP_CHUNK_SIZE, else AT_SMS_CHUNK_SIZE (as SMS chunks its sends)."""
+    return getattr(settings, "AT_SIM_SWAP_CHUNK_SIZE", None) or settings.AT_SMS_CHUNK_SIZE
+
+
 def send_queued(check_ids) -> None:
-    """Ask AT for the queued checks in one request (the worker)."""
+    """Ask AT for the queued checks (the worker): one request per chunk of `chunk_size()` numbers."""
     from .tasks import check_sim_swap
 
     claimed = SimSwapCheck.claim(check_ids)
     if not claimed:
         return
-    checks = list(SimSwapCheck.objects.filter(pk__in=claimed).order_by("pk"))
-    try:
-        answer = gateway.check_sim_swap([c.phone for c in checks])
-    except gateway.ATError as exc:
-        handle_failure(SimSwapCheck, checks, exc, retry_task=check_sim_swap, what="SIM swap checks")
-        return
-    store_answer(checks, answer)
+    for checks in chunked(SimSwapCheck.objects.filter(pk__in=claimed).order_by("pk"), chunk_size()):
+        try:
+            answer = gateway.check_sim_swap([c.phone for c in checks])
+        except gateway.ATError as exc:
+            handle_failure(SimSwapCheck, checks, exc, retry_task=check_sim_swap, what="SIM swap checks")
+            continue
+        store_answer(checks, answer)
 
 
-def store_answer(checks, answer) -> None:
-    """Per number: Queued (with its requestId) → submitted, with its carrier; anything else → rejected."""
-    entries = (answer.get("responses") or []) if isinstance(answer, dict) else []
-    transaction_id = str(answer.get("transactionId") or "") if isinstance(answer, dict) else ""
-    by_phone = {}
-    for entry in entries:
-        number = entry.get("phoneNumber") or {}
-        info = number if isinstance(number, dict) else {"number": number}
-        phone = normalize_phone(str(info.get("number") or "")) or str(info.get("number") or "")
-        by_phone.setdefault(phone, []).append((entry, info))
+def store_answer(checks, answer: gateway.SimSwapAnswer) -> None:
+    """Per number (`hub.answers.store_answers`): Queued (with its requestId) → submitted, with its carrier;
+    anything else → rejected. Then the results that came first are linked."""
     now = timezone.now()
+
+    def outcome(check, result: gateway.SimSwapResult) -> Outcome:
+        fields = {
+            "at_status": result.status,
+            "at_transaction_id": result.transaction_id,
+            "carrier_name": result.carrier_name,
+            "country_code": result.country_code,
+            "network_code": result.network_code,
+            "number_type": result.number_type,
+            "cost": result.cost_text,
+        }
+        if result.accepted:
+            return Outcome(
+                OutboundStatus.SUBMITTED, {**fields, "at_request_id": result.request_id, "submitted_at": now}
+            )
+        return Outcome(OutboundStatus.REJECTED, {**fields, "failure_reason": result.status or "refused"})
+
     with transaction.atomic():
-        for check in checks:
-            found = by_phone.get(check.phone)
-            if not found:
-                SimSwapCheck.advance([check.pk], OutboundStatus.UNKNOWN, failure_reason="missing from AT's answer")
-                continue
-            entry, info = found.pop(0)
-            status, request_id = str(entry.get("status") or ""), str(entry.get("requestId") or "")
-            fields = {
-                "at_status": status,
-                "at_transaction_id": transaction_id,
-                "carrier_name": str(info.get("carrierName") or ""),
-                "country_code": str(info.get("countryCode") or ""),
-                "network_code": str(info.get("networkCode") or ""),
-                "number_type": str(info.get("numberType") or ""),
-                "cost": str(entry.get("cost") or ""),
-            }
-            if request_id and request_id != "None" and status.lower() in ("queued", "processed", "sent", "success"):
-                SimSwapCheck.advance(
-                    [check.pk], OutboundStatus.SUBMITTED, at_request_id=request_id, submitted_at=now, **fields
-                )
-                link_early_results(check.pk, request_id)
-            else:
-                SimSwapCheck.advance(
-                    [check.pk], OutboundStatus.REJECTED, failure_reason=status or "refused", **fields
-                )
+        stored = store_answers(SimSwapCheck, checks, answer, outcome, now=now)
+        link_early_results([c.at_request_id for c in stored.rows(OutboundStatus.SUBMITTED)])
 
 
 def apply_status(event: SimSwapStatusEvent, arrival: Arrival | None = None) -> None:
@@ -101,6 +94,13 @@ def _apply_to(check_id: int, event: SimSwapStatusEvent) -> None:
     SimSwapCheck.advance([check_id], OutboundStatus.DELIVERED)
 
 
-def link_early_results(check_id: int, request_id: str) -> None:
-    for event in SimSwapStatusEvent.objects.filter(at_request_id=request_id, swap_check__isnull=True):
-        _apply_to(check_id, event)
+def link_early_results(request_ids) -> int:
+    """Link and apply the results with these requestIds that arrived before their check had one."""
+    return link_early_events(
+        SimSwapStatusEvent,
+        "at_request_id",
+        SimSwapCheck,
+        "at_request_id",
+        request_ids,
+        lambda event, check_id: _apply_to(check_id, event),
+    )

@@ -2,7 +2,7 @@
 
 import functools
 import logging
-from collections import defaultdict, deque
+from collections import defaultdict
 from itertools import islice
 
 from django.conf import settings
@@ -10,8 +10,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from hub import gateway
+from hub.answers import Outcome, link_early_events, store_answers
 from hub.callbacks.models import Arrival, InsertEffect
-from hub.callbacks.payload import mask_phone, parse_money
 from hub.outbound import RESENDABLE, OutboundStatus, handle_failure, insert_rows, statuses_below
 from hub.phones import normalize_phone
 
@@ -279,53 +279,24 @@ def handle_send_failure(messages, exc: gateway.ATError) -> None:
 
 
 def store_results(messages, results) -> None:
-    """Store AT's per-recipient answer: submitted with its message id, or rejected with the reason."""
-    by_phone = defaultdict(deque)
-    for message in messages:
-        by_phone[message.phone].append(message)
-    now = timezone.now()
-    answered = []
-    for result in results:
-        number = normalize_phone(result.number) or result.number
-        if not by_phone.get(number):
-            logger.warning("AT answered for a number it was not sent: %s", mask_phone(number))
-            continue
-        message = by_phone[number].popleft()
-        message.at_status_code = result.status_code
-        message.at_status = result.status
-        message.updated_at = now
-        try:
-            message.cost, message.cost_currency = parse_money(result.cost) if result.cost else (None, "")
-        except ValueError:
-            message.cost, message.cost_currency = None, ""
-        if result.accepted:
-            message.status, message.at_message_id, message.submitted_at = (
-                OutboundStatus.SUBMITTED,
-                result.message_id,
-                now,
-            )
-        else:
-            message.status, message.failure_reason = OutboundStatus.REJECTED, result.reason
-        answered.append(message)
-    missing = [m.pk for queue in by_phone.values() for m in queue]
+    """Store AT's per-recipient answer: submitted with its message id, or rejected with the reason
+    (`hub.answers.store_answers`); then link the delivery reports that came first."""
     with transaction.atomic():
-        OutboundMessage.save_answers(
-            answered,
-            [
-                "status",
-                "at_message_id",
-                "at_status_code",
-                "at_status",
-                "cost",
-                "cost_currency",
-                "failure_reason",
-                "submitted_at",
-                "updated_at",
-            ],
-        )
-        if missing:
-            OutboundMessage.advance(missing, OutboundStatus.UNKNOWN, failure_reason="missing from AT's answer")
-        link_early_reports([m.at_message_id for m in answered if m.at_message_id])
+        now = timezone.now()
+        stored = store_answers(OutboundMessage, messages, results, functools.partial(_sms_outcome, now), now=now)
+        link_early_reports([m.at_message_id for m in stored.rows(OutboundStatus.SUBMITTED) if m.at_message_id])
+
+
+def _sms_outcome(now, message, result: gateway.SmsRecipientResult) -> Outcome:
+    fields = {
+        "at_status_code": result.status_code,
+        "at_status": result.status,
+        "cost": result.cost,
+        "cost_currency": result.cost_currency,
+    }
+    if result.accepted:
+        return Outcome(OutboundStatus.SUBMITTED, {**fields, "at_message_id": result.message_id, "submitted_at": now})
+    return Outcome(OutboundStatus.REJECTED, {**fields, "failure_reason": result.reason})
 
 
 # --- Delivery reports ------------------------------------------------------------------
@@ -417,14 +388,11 @@ def report_fields(at_status: str, received_at, failure_reason: str) -> dict:
 
 def link_early_reports(at_message_ids) -> int:
     """Link reports that arrived before their message's AT id was known, and apply them in order."""
-    linked = 0
-    for chunk in chunked(at_message_ids, LOOKUP_CHUNK):
-        reports = DeliveryReport.objects.filter(message__isnull=True, at_message_id__in=chunk).order_by("received_at")
-        if not reports:
-            continue
-        ids = dict(OutboundMessage.objects.filter(at_message_id__in=chunk).values_list("at_message_id", "pk"))
-        for report in reports:
-            DeliveryReport.objects.filter(pk=report.pk).update(message_id=ids[report.at_message_id])
-            apply_report_status(report, ids[report.at_message_id])
-            linked += 1
-    return linked
+    return link_early_events(
+        DeliveryReport,
+        "at_message_id",
+        OutboundMessage,
+        "at_message_id",
+        at_message_ids,
+        apply_report_status,
+    )

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from hub import gateway
+from hub.answers import Outcome, chunked, store_answers
 from hub.callbacks.models import Arrival
 from hub.fields import clip
 from hub.outbound import OutboundStatus, handle_failure
@@ -186,8 +187,14 @@ def queue_calls(phones, *, user=None) -> list[OutboundCall]:
     return calls
 
 
+def chunk_size() -> int:
+    """Numbers per call request to AT: AT_VOICE_CHUNK_SIZE, else AT_SMS_CHUNK_SIZE (as SMS chunks its sends)."""
+    return getattr(settings, "AT_VOICE_CHUNK_SIZE", None) or settings.AT_SMS_CHUNK_SIZE
+
+
 def place_queued(call_ids) -> None:
-    """Ask AT to place the still-queued calls (the worker; no transaction held while AT answers)."""
+    """Ask AT to place the still-queued calls (the worker; no transaction held while AT answers): one
+    request per from number and chunk of `chunk_size()` numbers."""
     from .tasks import place_calls
 
     claimed = OutboundCall.claim(call_ids)
@@ -197,58 +204,62 @@ def place_queued(call_ids) -> None:
     by_from = {}
     for call in calls:
         by_from.setdefault(call.from_number, []).append(call)
-    for from_number, group in by_from.items():
-        try:
-            answer = gateway.call(from_number, [c.phone for c in group])
-        except gateway.ATError as exc:
-            handle_failure(OutboundCall, group, exc, retry_task=place_calls, what="Calls")
-            continue
-        store_call_entries(group, answer)
+    for from_number, numbers in by_from.items():
+        for group in chunked(numbers, chunk_size()):
+            try:
+                answer = gateway.call(from_number, [c.phone for c in group])
+            except gateway.ATError as exc:
+                handle_failure(OutboundCall, group, exc, retry_task=place_calls, what="Calls")
+                continue
+            store_call_entries(group, answer)
 
 
-def store_call_entries(calls, answer) -> None:
-    """AT's answer per number: Queued (with its sessionId) → submitted; anything else → rejected.
+def store_call_entries(calls, answer: gateway.CallAnswer) -> None:
+    """AT's answer per number (`hub.answers.store_answers`): Queued with its sessionId → submitted, linked to
+    its Call; anything else → rejected.
 
-    The Call is created with the numbers AT's callbacks will carry: the callee
-    as callerNumber (the subscriber), our from number as destinationNumber.
+    The Calls are created (all at once) with the numbers AT's callbacks will carry:
+    the callee as callerNumber (the subscriber), our from number as destinationNumber.
+    A Call a callback created first is kept.
     """
-    entries = (answer.get("entries") or []) if isinstance(answer, dict) else []
-    error = str(answer.get("errorMessage") or "") if isinstance(answer, dict) else ""
-    by_phone = {}
-    for entry in entries:
-        number = normalize_phone(str(entry.get("phoneNumber") or "")) or str(entry.get("phoneNumber") or "")
-        by_phone.setdefault(number, []).append(entry)
     now = timezone.now()
     with transaction.atomic():
-        for call in calls:
-            entry = by_phone.get(call.phone, []).pop(0) if by_phone.get(call.phone) else None
-            if entry is None:
-                reason = error if error and error != "None" else "missing from AT's answer"
-                OutboundCall.advance([call.pk], OutboundStatus.UNKNOWN, failure_reason=reason)
-                continue
-            status = str(entry.get("status") or "")
-            session_id = str(entry.get("sessionId") or "")
-            if status.lower() == "queued" and session_id and session_id != "None":
-                linked, _ = Call.objects.get_or_create(
-                    session_id=session_id,
-                    defaults={
-                        "direction": "Outbound",
-                        "caller_number": call.phone,
-                        "destination_number": call.from_number,
-                        "phone_e164": normalize_phone(call.phone) or "",
-                        "started_at": now,
+        linked = _calls_for(calls, answer, now)
+
+        def outcome(call, entry: gateway.CallEntry) -> Outcome:
+            if entry.accepted:
+                return Outcome(
+                    OutboundStatus.SUBMITTED,
+                    {
+                        "at_status": entry.status,
+                        "at_session_id": entry.session_id,
+                        "call": linked[clip(Call, "session_id", entry.session_id)],
+                        "submitted_at": now,
                     },
                 )
-                OutboundCall.advance(
-                    [call.pk],
-                    OutboundStatus.SUBMITTED,
-                    at_status=status,
-                    at_session_id=session_id,
-                    call=linked,
-                    submitted_at=now,
-                )
-            else:
-                reason = status or error or "refused by AT"
-                OutboundCall.advance(
-                    [call.pk], OutboundStatus.REJECTED, at_status=status, failure_reason=reason
-                )
+            reason = entry.status or answer.error_message or "refused by AT"
+            return Outcome(OutboundStatus.REJECTED, {"at_status": entry.status, "failure_reason": reason})
+
+        store_answers(OutboundCall, calls, answer, outcome, error=answer.error_message, now=now)
+
+
+def _calls_for(calls, answer: gateway.CallAnswer, now) -> dict:
+    """The Call of every session AT queued for one of `calls`, by session id (created when new)."""
+    sent = {call.phone: call for call in calls} | {normalize_phone(call.phone): call for call in calls}
+    queued = [(entry, sent[entry.phone]) for entry in answer if entry.accepted and entry.phone in sent]
+    Call.objects.bulk_create(
+        [
+            Call(
+                session_id=clip(Call, "session_id", entry.session_id),
+                direction="Outbound",
+                caller_number=call.phone,
+                destination_number=call.from_number,
+                phone_e164=normalize_phone(call.phone) or "",
+                started_at=now,
+            )
+            for entry, call in queued
+        ],
+        ignore_conflicts=True,
+    )
+    sessions = [clip(Call, "session_id", entry.session_id) for entry, _call in queued]
+    return Call.objects.in_bulk(sessions, field_name="session_id")

@@ -116,7 +116,9 @@ def test_bulk_sms_request_and_answer():
     }
     assert responses.calls[0].request.headers["apiKey"] == "atsk_test_key_0123456789"
     assert responses.calls[0].request.headers["Accept"] == "application/json"
-    assert results == [gateway.SmsRecipientResult("+254711000000", 101, "Success", "ATXid_a", "KES 0.8000")]
+    assert results == [
+        gateway.SmsRecipientResult("+254711000000", 101, "Success", "ATXid_a", Decimal("0.8000"), "KES")
+    ]
     assert results[0].accepted
 
 

@@ -62,12 +62,31 @@ def grow(client, start: int, count: int) -> None:
         post_callback(client, "/api/airtime/status", status, as_json=True)
         queue_checks(phones)
         AutoReplyRule.objects.create(keyword=f"k{i}", reply="Thanks")
+    grow_incidents(start, count)
     menu = Menu.objects.order_by("pk").first() or Menu.objects.create(name="grown", service_code="*1#")
     flow = VoiceFlow.objects.order_by("pk").first() or VoiceFlow.objects.create(number="+254711082000")
     for i in range(start, start + count):
         screen = Screen.objects.create(menu=menu, name=f"screen {i}", action=ScreenAction.CON, text=f"Screen {i}")
         Option.objects.create(screen=menu.root or screen, input=f"9{i}", next_screen=screen)
         KeypadOption.objects.create(flow=flow, digits=f"{i}", action=KeyAction.SAY, text=f"key {i}")
+
+
+def grow_incidents(start: int, count: int) -> None:
+    """Incidents of a rule (one per key), and notification attempts under the first incident."""
+    from django.utils import timezone
+
+    from alerts.models import AlertRule, Channel, Incident, NoticeEvent, NotificationAttempt
+
+    now = timezone.now()
+    rule = AlertRule.objects.order_by("pk").first()
+    for i in range(start, start + count):
+        Incident.objects.create(
+            rule=rule, key=f"key {i}", severity=rule.severity, summary=f"held {i}", opened_at=now, last_seen_at=now
+        )
+        first = Incident.objects.order_by("pk").first()
+        NotificationAttempt.objects.create(
+            incident=first, event=NoticeEvent.OPENED, channel=Channel.WEBHOOK, target="hooks.example", at=now
+        )
 
 
 def queries(client, url: str) -> int:

@@ -218,6 +218,27 @@ class Env:
                          "a mail URL such as smtp+tls://user:password@host:587, consolemail:// or filemail:///path")
         return config
 
+    def redis_url(self, name: str, default: str) -> str:
+        """redis://[user:password@]host[:port][/db], rediss:// (TLS) or unix:///path/to/redis.sock[?db=N]."""
+        from urllib.parse import parse_qs, urlsplit
+
+        value = (self.raw(name) or default).strip()
+        expected = "a Redis URL such as redis://127.0.0.1:6379/0 (rediss:// for TLS, unix:///path/to/redis.sock)"
+        shown = re.sub(r"//[^@/]*@", "//<hidden>@", value)  # never print a password
+        try:
+            url = urlsplit(value)
+            port = url.port  # raises ValueError when it is not a number from 0 to 65535
+            db = url.path.strip("/") if url.scheme != "unix" else parse_qs(url.query).get("db", ["0"])[0]
+        except ValueError:
+            raise refuse(name, shown, expected) from None
+        if url.scheme in ("redis", "rediss"):
+            valid = bool(url.hostname) and port != 0 and (db == "" or db.isdigit()) and not url.fragment
+        else:
+            valid = url.scheme == "unix" and bool(url.path) and not url.netloc and db.isdigit()
+        if not valid or any(c.isspace() for c in value):
+            raise refuse(name, shown, expected)
+        return value
+
     def phone(self, name: str) -> str:
         value = (self.raw(name) or "").strip()
         if value and not re.match(r"^\+[1-9]\d{6,14}$", value):

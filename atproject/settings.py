@@ -304,18 +304,46 @@ AT_METRICS_ALLOWED_IPS = env.networks("AT_METRICS_ALLOWED_IPS")
 # that our 413 is what a too-large callback gets.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, AT_CALLBACK_MAX_BYTES + 1)
 
-# --- Background tasks (Django Tasks API, database-backed worker) -------------
-# `python manage.py worker` runs them; add workers to send faster.
-TASKS = {
-    "default": {
-        "BACKEND": "django_tasks_db.DatabaseBackend",
-        "QUEUES": ["default"],
-    }
+# --- Background tasks (Django Tasks API) ---------------------------------------
+# `python manage.py worker` runs them (whichever the backend); add workers to send faster.
+# TASKS_BACKEND=database (default, embedded): tasks are rows of the database
+# (django-tasks-db), a task commits with the rows it sends, nothing else to run.
+# TASKS_BACKEND=redis: tasks go through Redis at REDIS_URL (RQ, by django-tasks-rq),
+# for many workers on many nodes; they are published once the rows commit, and
+# `maintain` re-enqueues rows a lost publish left queued. Delayed retries need
+# RQ's scheduler, which every `manage.py worker` runs (one at a time holds it).
+TASKS_BACKEND = env.choice("TASKS_BACKEND", "database", ("database", "redis"))
+REDIS_URL = env.redis_url("REDIS_URL", default="redis://127.0.0.1:6379/0")
+if TASKS_BACKEND == "redis":
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]  # the RQ dashboard: superusers, under Other
+else:
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+
+
+def _redis_with_timeouts(url: str) -> str:
+    """A Redis that does not answer fails an enqueue in seconds, not never (unless the URL sets its own)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    wanted = {"socket_connect_timeout": "3", "socket_timeout": "10"}
+    present = parse_qs(urlsplit(url).query)
+    extra = "&".join(f"{k}={v}" for k, v in wanted.items() if k not in present)
+    return url if not extra else f"{url}{'&' if '?' in url else '?'}{extra}"
+
+
+RQ_QUEUES = {
+    # A task running longer than DEFAULT_TIMEOUT seconds is stopped (its rows are then reaped `unknown`).
+    "default": {"URL": _redis_with_timeouts(REDIS_URL), "DEFAULT_TIMEOUT": 900},
 }
+# Rows still `queued` this long after they were due (created, or their retry's
+# time) with no task waiting for them are enqueued again by `maintain`.
+AT_SWEEP_AFTER_SECONDS = env.int("AT_SWEEP_AFTER_SECONDS", default=120, minimum=10)
 
 # --- Cache ------------------------------------------------------------------
-# In the database, so that every web process shares it (the API throttle
-# counts requests across processes) with nothing else to run.
+# In the database, so that every web process and node shares it (the API
+# throttle counts requests across processes, the periodic jobs' pace is one for
+# every `maintain`) with nothing else to run. It stays there with
+# TASKS_BACKEND=redis too: it holds little, and a Redis restart does not reset it.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",

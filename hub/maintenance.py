@@ -1,4 +1,5 @@
-"""Periodic jobs: reap what dead workers left behind, prune old rows, note that workers are alive.
+"""Periodic jobs: reap what dead workers left behind, sweep up rows the queue lost, prune old rows, note that
+workers are alive.
 
 `python manage.py maintain` runs them all once (from cron), or every N seconds
 with `--every N` (the local run command starts it so).
@@ -15,15 +16,18 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.utils import timezone
-from django_tasks_db.models import DBTaskResult
 
+from hub import queue
 from hub.callbacks.models import CallbackEvent
 from hub.models import BalanceSnapshot, RateCounter, SendFailure
 from hub.outbound import OutboundRequest, OutboundStatus
 
 logger = logging.getLogger("hub.maintenance")
 
-WORKER_SEEN_KEY = "atproject:worker-seen"
+# The queue's own, kept here for the callers of old.
+WORKER_SEEN_KEY = queue.WORKER_SEEN_KEY
+WorkerLost = queue.WorkerLost
+note_worker_seen = queue.note_worker_seen
 
 
 @dataclass
@@ -93,10 +97,6 @@ def refresh_balance() -> BalanceSnapshot:
     return snapshot
 
 
-class WorkerLost(Exception):
-    """Recorded on a task that was running when its worker died."""
-
-
 def outbound_models():
     return [m for m in apps.get_models() if issubclass(m, OutboundRequest)]
 
@@ -117,10 +117,7 @@ def reap(stale_after: timedelta | None = None) -> dict[str, int]:
     if stale_after is None:
         stale_after = timedelta(seconds=settings.AT_REAP_AFTER_SECONDS)
     cutoff = timezone.now() - stale_after
-    counts = {"tasks": 0}
-    for task in DBTaskResult.objects.filter(status="RUNNING", started_at__lt=cutoff):
-        task.set_failed(WorkerLost(f"the worker running this task stopped (running since {task.started_at})"))
-        counts["tasks"] += 1
+    counts = {"tasks": queue.reap_dead_tasks(cutoff)}
     for model in outbound_models():
         stuck = list(
             model.objects.filter(status=OutboundStatus.SENDING, updated_at__lt=cutoff).values_list("pk", flat=True)
@@ -148,7 +145,7 @@ def prune(days: int | None = None) -> dict[str, int]:
         deleted, _ = model.objects.filter(received_at__lt=cutoff).delete()
         if deleted:
             counts[model._meta.label] = deleted
-    deleted, _ = DBTaskResult.objects.filter(status__in=["SUCCESSFUL", "FAILED"], finished_at__lt=cutoff).delete()
+    deleted = queue.prune_results(cutoff)
     if deleted:
         counts["tasks"] = deleted
     deleted, _ = SendFailure.objects.filter(at__lt=cutoff).delete()
@@ -161,20 +158,40 @@ def prune(days: int | None = None) -> dict[str, int]:
     return counts
 
 
-def note_worker_seen() -> None:
-    cache.set(WORKER_SEEN_KEY, timezone.now().isoformat(), timeout=None)
+def sweep(grace: timedelta | None = None) -> dict[str, int]:
+    """Rows left `queued` with no task for them (a publish Redis missed, a task the queue lost or gave up on)
+    are enqueued again, once they are `grace` (AT_SWEEP_AFTER_SECONDS) past due: their retry's time, or when
+    they were created. Rows some task waiting or running carries are left to it. Enqueueing a row twice is
+    harmless: each row is claimed once (`OutboundRequest.claim`)."""
+    if grace is None:
+        grace = timedelta(seconds=settings.AT_SWEEP_AFTER_SECONDS)
+    counts = {}
+    for model in outbound_models():
+        overdue = list(model.overdue(grace).values_list("pk", flat=True))
+        if not overdue:
+            continue
+        carried = queue.pending_ids(model.task())
+        lost = [pk for pk in overdue if pk not in carried]
+        if not lost:
+            continue
+        model.enqueue(lost)
+        counts[model._meta.label] = len(lost)
+        logger.warning("%s: %d queued with no task, enqueued again", model._meta.label, len(lost))
+    return counts
 
 
 def queue_health() -> dict:
-    """What /healthz reports of the task queue and the workers."""
+    """What /healthz reports of the task queue and the workers (`queue.unavailable_errors()` when it is down)."""
     now = timezone.now()
-    waiting = DBTaskResult.objects.ready()
-    oldest = waiting.order_by("enqueued_at").values_list("enqueued_at", flat=True).first()
-    seen = cache.get(WORKER_SEEN_KEY)
-    seen_seconds = None if seen is None else round((now - timezone.datetime.fromisoformat(seen)).total_seconds())
+    figures = queue.depth()
+    oldest = figures.pop("oldest_waiting_at")
+    seen = queue.worker_seen_at()
+    seen_seconds = None if seen is None else round((now - seen).total_seconds())
     return {
-        "waiting": waiting.count(),
-        "oldest_waiting_seconds": None if oldest is None else round((now - oldest).total_seconds()),
+        "backend": queue.backend_name(),
+        "waiting": figures.pop("waiting"),
+        "oldest_waiting_seconds": None if oldest is None else max(0, round((now - oldest).total_seconds())),
+        **figures,
         "worker_seen_seconds_ago": seen_seconds,
         "worker_recent": seen_seconds is not None and seen_seconds <= settings.AT_WORKER_STALE_SECONDS,
     }

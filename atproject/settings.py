@@ -58,6 +58,10 @@ INSTALLED_APPS = [
     "ussd",
     "alerts.apps.AlertsConfig",
     "console.apps.ConsoleConfig",
+    # The read API (/api/v1/), its OpenAPI schema and docs (drf-spectacular; Swagger UI from the sidecar's files).
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api.apps.ApiConfig",
     # Development: the local AT simulator (`manage.py atsim`); it adds no URL to the product.
     "simulator.apps.SimulatorConfig",
 ]

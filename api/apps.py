@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class ApiConfig(AppConfig):
+    """The read API (/api/v1/), its OpenAPI schema (/api/schema/) and interactive docs (/api/docs/)."""
+
+    name = "api"
+    verbose_name = "Read API"

@@ -14,7 +14,17 @@ port, no other site's Origin), so another web page cannot make it call back.
 It is a development and test tool: it listens on loopback and keeps its state
 in memory. Numbers ending in 13 (say +254711000013) are rejected as invalid;
 ending in 99, they fail delivery (`UserInBlackList`); `--failure-rate` fails a
-random share of deliveries too.
+random share of deliveries too (1: every one).
+
+Rehearsing incidents offline: `drop_delivery_reports` accepts sends and never
+calls back with their delivery reports (a wrong callback URL in AT's
+dashboard, seen from our side); `refuse_api_key` answers every API call with
+AT's 401 ("The supplied authentication is invalid", plain text), whatever key
+is sent. Both, and `failure_rate`, are set at start (`atsim` flags) and can be
+switched while it runs through `GET`/`POST /control` (JSON, from loopback
+only, as the phone page's endpoints): `{"drop_delivery_reports": false}` puts
+it back to normal. The reports it dropped are kept (the latest 10,000);
+`{"release_held": true}` sends them then, as reports arriving late.
 """
 
 import json
@@ -52,6 +62,17 @@ class Options:
     failure_rate: float = 0.0  # share of deliveries that fail
     digits: str = "1"  # keys a simulated callee presses at each GetDigits, in order; "?" is a random key
     balance: Decimal = Decimal("1000")
+    drop_delivery_reports: bool = False  # accept sends, never send their delivery reports
+    refuse_api_key: bool = False  # answer every API call with AT's 401, whatever the key
+
+
+#: What `/control` switches while the simulator runs, and how each value is read.
+SWITCHES = {
+    "drop_delivery_reports": bool,
+    "refuse_api_key": bool,
+    "failure_rate": float,
+}
+HELD_MAX = 10_000  # dropped delivery reports kept for `release_held`
 
 
 @dataclass
@@ -61,6 +82,7 @@ class State:
     airtime_answers: dict = field(default_factory=dict)  # idempotency key -> answer
     ussd_sessions: dict = field(default_factory=dict)  # session id -> {"phone", "code", "inputs", "hops"}
     log: list = field(default_factory=list)  # what the phone page shows
+    held: list = field(default_factory=list)  # dropped delivery reports: (message id, phone, premium)
 
     def charge(self, amount: Decimal) -> None:
         with self.lock:
@@ -142,12 +164,52 @@ class Simulator:
         return 201, {"SMSMessageData": {"Message": message, "Recipients": recipients}}
 
     def deliver(self, message_id: str, phone: str, premium: bool) -> None:
+        if self.options.drop_delivery_reports:
+            with self.state.lock:
+                self.state.held.append((message_id, phone, premium))
+                del self.state.held[:-HELD_MAX]
+            self.state.note(f"delivery reports of {message_id} dropped")
+            return
         report = {"id": message_id, "phoneNumber": phone, "networkCode": "63902"}
         if premium:
             report["retryCount"] = "0"
         self.callback("/api/sms/delivery-reports", {**report, "status": "Sent"})
         final = {"status": "Failed", "failureReason": "UserInBlackList"} if self.fails(phone) else {"status": "Success"}
         self.later(self.callback, "/api/sms/delivery-reports", {**report, **final})
+
+    # --- Rehearsal switches ---------------------------------------------------------------------
+
+    def switches(self) -> dict:
+        return {name: getattr(self.options, name) for name in SWITCHES} | {"held_reports": len(self.state.held)}
+
+    def control(self, data: dict) -> tuple[int, dict]:
+        """Switch the rehearsal options named in `data`; `release_held` sends the dropped reports."""
+        known = [*SWITCHES, "release_held"]
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            return 400, {"error": f"unknown switch: {', '.join(unknown)} (known: {', '.join(known)})"}
+        changes = {}
+        for name, kind in SWITCHES.items():
+            if name not in data:
+                continue
+            value = data[name]
+            if kind is bool and not isinstance(value, bool):
+                return 400, {"error": f"{name} must be true or false"}
+            if kind is float:
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                    return 400, {"error": f"{name} must be a number from 0 to 1"}
+                value = float(value)
+            changes[name] = value
+        for name, value in changes.items():
+            setattr(self.options, name, value)
+            self.state.note(f"{name} set to {value}")
+        if data.get("release_held"):
+            with self.state.lock:
+                held, self.state.held = self.state.held, []
+            for message_id, phone, premium in held:
+                self.later(self.deliver, message_id, phone, premium)
+            self.state.note(f"{len(held)} held delivery reports released")
+        return 200, self.switches()
 
     # --- Voice ------------------------------------------------------------------------------------
 
@@ -468,8 +530,8 @@ class Handler(BaseHTTPRequestHandler):
         return None
 
     def _authorised(self) -> bool:
-        expected = self.simulator.options.api_key
-        if self.headers.get("apiKey", "") != expected:
+        options = self.simulator.options
+        if options.refuse_api_key or self.headers.get("apiKey", "") != options.api_key:
             self._text(401, "The supplied authentication is invalid")
             return False
         return True
@@ -477,12 +539,14 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         url = urlsplit(self.path)
         sim = self.simulator
-        if url.path == "/" or url.path.startswith("/phone/"):
+        if url.path in ("/", "/control") or url.path.startswith("/phone/"):
             refusal = self._refusal(phone=True, post=False)
             if refusal:
                 return self._json(403, {"error": refusal})
         if url.path == "/":
             return self._text(200, PAGE.read_text("utf-8"), "text/html; charset=utf-8")
+        if url.path == "/control":
+            return self._json(200, sim.switches())
         if url.path == "/phone/log":
             return self._json(200, {"log": sim.state.log[-50:], "balance": f"{sim.state.balance:.2f}"})
         if url.path == "/version1/user":
@@ -496,16 +560,19 @@ class Handler(BaseHTTPRequestHandler):
         sim = self.simulator
         time.sleep(sim.options.latency)
         raw = self._body()
-        refusal = self._refusal(phone=url.path.startswith("/phone/"), post=True)
+        own = url.path == "/control" or url.path.startswith("/phone/")
+        refusal = self._refusal(phone=own, post=True)
         if refusal:
             return self._json(403, {"error": refusal})
-        if url.path.startswith("/phone/"):
+        if own:
             try:
                 data = json.loads(raw or b"{}")
             except ValueError:
                 data = None
             if not isinstance(data, dict):
                 return self._json(400, {"error": "the body must be a JSON object"})
+            if url.path == "/control":
+                return self._json(*sim.control(data))
             return self.phone(url.path, data)
         form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
         if not self._authorised():

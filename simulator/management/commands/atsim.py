@@ -4,7 +4,7 @@ import time
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from simulator.server import Options, serve
 
@@ -18,7 +18,19 @@ class Command(BaseCommand):
         parser.add_argument("--api-key", default=None, help="The apiKey to accept (default: AT_API_KEY).")
         parser.add_argument("--delay", type=float, default=1.0, help="Seconds before each callback.")
         parser.add_argument("--latency", type=float, default=0.0, help="Seconds before answering an API call.")
-        parser.add_argument("--failure-rate", type=float, default=0.1, help="Share of deliveries that fail.")
+        parser.add_argument(
+            "--failure-rate", type=float, default=0.1, help="Share of deliveries that fail, 0 to 1 (1: every one)."
+        )
+        parser.add_argument(
+            "--drop-delivery-reports",
+            action="store_true",
+            help="Accept sends and never send their delivery reports (rehearses a wrong callback URL).",
+        )
+        parser.add_argument(
+            "--refuse-api-key",
+            action="store_true",
+            help="Answer every API call with AT's 401, whatever the key (rehearses refused credentials).",
+        )
         parser.add_argument(
             "--digits",
             default="1",
@@ -26,6 +38,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, port, project_url, api_key, delay, latency, failure_rate, digits, **options):
+        if not 0 <= failure_rate <= 1:
+            raise CommandError(f"--failure-rate must be from 0 to 1 (a share of deliveries), not {failure_rate:g}")
         tokens = settings.AT_WEBHOOK_TOKEN
         sim_options = Options(
             project_url=project_url,
@@ -37,9 +51,13 @@ class Command(BaseCommand):
             failure_rate=failure_rate,
             digits=digits,
             balance=Decimal("1000"),
+            drop_delivery_reports=options["drop_delivery_reports"],
+            refuse_api_key=options["refuse_api_key"],
         )
         server = serve(sim_options, port=port)
         self.stdout.write(f"AT simulator on http://127.0.0.1:{port}/ (the phone page), calling back {project_url}")
+        switched = [f"{name}={value}" for name, value in server.RequestHandlerClass.simulator.switches().items()]
+        self.stdout.write(f"Rehearsal switches ({', '.join(switched)}): GET/POST http://127.0.0.1:{port}/control")
         try:
             while True:
                 time.sleep(3600)

@@ -301,7 +301,12 @@ def queue_backlog(rule: AlertRule, now: datetime) -> list[Condition]:
 def worker_missing(rule: AlertRule, now: datetime) -> list[Condition]:
     queue = _queue_health()
     seen = queue.get("worker_seen_seconds_ago")
-    if seen is not None and seen <= rule.window_minutes * 60:
+    limit = rule.window_minutes * 60
+    if seen is not None and seen <= limit:
+        return []
+    if seen is None and (queue.get("oldest_waiting_seconds") or 0) <= limit:
+        # Never seen yet: a fresh start, where the first worker may be a moment behind the first pass. It is an
+        # incident once a task (`maintain` enqueues a heartbeat every pass) has waited the window for a worker.
         return []
     figures = {"worker_seen_seconds_ago": seen, "waiting": queue.get("waiting"), "limit_minutes": rule.window_minutes}
     if seen is None:

@@ -197,9 +197,13 @@ def test_a_task_waiting_too_long_fires_the_queue_rule():
 
 @pytest.mark.django_db(transaction=True)
 def test_no_worker_seen_fires_until_one_runs_the_heartbeat():
+    from hub.queue import backdate_tasks
     from hub.testing import run_worker
 
     rule(AlertKind.WORKER_MISSING, window_minutes=5)
+    maintain()  # a fresh start: the first pass's heartbeat has not waited for a worker yet
+    assert open_incidents(AlertKind.WORKER_MISSING) == []
+    backdate_tasks(timedelta(minutes=6))  # ... now it has waited longer than the window
     [incident] = fires_and_holds(AlertKind.WORKER_MISSING, ["worker"])
     assert incident.figures["worker_seen_seconds_ago"] is None and "No worker has ever been seen" in incident.summary
     run_worker()  # runs the heartbeat maintain enqueued

@@ -12,13 +12,14 @@ class HubAdminSite(admin.AdminSite):
     index_template = "admin/console/dashboard.html"
 
     def get_urls(self):
+        from alerts import stuck
         from alerts import views as alert_views
 
         from . import exports, timeline, views
 
         return [
             path("doctor/", self.admin_view(alert_views.doctor_view), name="doctor"),
-            path("stuck-messages/", self.admin_view(alert_views.stuck_view), name="stuck-messages"),
+            path("stuck-messages/", self.admin_view(stuck.stuck_view), name="stuck-messages"),
             path("dashboard/data/", self.admin_view(views.dashboard_data), name="dashboard-data"),
             path("phone/", self.admin_view(timeline.search_view), name="phone-search"),
             path("phone/<str:number>/", self.admin_view(timeline.phone_view), name="phone"),

@@ -49,9 +49,7 @@ FORMATS = ("csv", "xlsx")
 
 def default_hours() -> Decimal:
     """The window of the stuck-in-Sent rule (an enabled one first), in hours; six without one."""
-    rule = (
-        AlertRule.objects.filter(kind=AlertKind.STUCK_SENT).order_by("-enabled", "pk").only("window_minutes").first()
-    )
+    rule = AlertRule.objects.filter(kind=AlertKind.STUCK_SENT).order_by("-enabled", "pk").only("window_minutes").first()
     if rule is None:
         return DEFAULT_HOURS
     return (Decimal(rule.window_minutes) / 60).quantize(Decimal("0.01")).normalize()

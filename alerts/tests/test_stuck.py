@@ -68,7 +68,8 @@ def table(page) -> list[list[str]]:
     html = page.content.decode()
     body = html.split('id="stuck-groups"', 1)[1].split("</table>", 1)[0]
     rows = re.findall(r"<tr>(.*?)</tr>", body.split("<tbody>", 1)[1], re.S)
-    return [[unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in re.findall(r"<td>(.*?)</td>", row, re.S)] for row in rows]
+    cells = [re.findall(r"<td>(.*?)</td>", row, re.S) for row in rows]
+    return [[unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in row] for row in cells]
 
 
 def rows_of(response) -> list[dict]:

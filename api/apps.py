@@ -6,3 +6,6 @@ class ApiConfig(AppConfig):
 
     name = "api"
     verbose_name = "Read API"
+
+    def ready(self):
+        from . import schema  # noqa: F401 - registers the schema extensions of the invoke views

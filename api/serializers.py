@@ -21,7 +21,14 @@ from rest_framework import serializers
 from airtime.models import AirtimeTransaction
 from hub.phones import normalize_phone
 from simswap.models import SimSwapCheck
-from sms.models import DeliveryReport, InboundMessage, OutboundBatch, OutboundMessage
+from sms.models import (
+    DeliveryReport,
+    InboundMessage,
+    OptOutEvent,
+    OutboundBatch,
+    OutboundMessage,
+    SubscriptionEvent,
+)
 from ussd.models import UssdHop, UssdSession
 from voice.models import Call, OutboundCall, Recording, VoiceEvent, VoiceInstruction
 
@@ -132,6 +139,28 @@ class InboundMessageSerializer(ReadSerializer):
         extra_kwargs = {"state": {"help_text": "processed, or failed (its effect, e.g. an auto-reply, failed)."}}
 
 
+class OptOutEventSerializer(ReadSerializer):
+    """A subscriber asked for no more bulk SMS from a sender id (AT's opt-out callback)."""
+
+    object_name = "sms.opt_out"
+    phone = PhoneField("phone_number", "phone_e164")
+
+    class Meta:
+        model = OptOutEvent
+        fields = ["object", "id", "phone", "sender_id", "received_at"]
+
+
+class SubscriptionEventSerializer(ReadSerializer):
+    """A premium subscription added or deleted (AT's subscription callback)."""
+
+    object_name = "sms.subscription"
+    phone = PhoneField("phone_number", "phone_e164")
+
+    class Meta:
+        model = SubscriptionEvent
+        fields = ["object", "id", "phone", "short_code", "keyword", "update_type", "received_at"]
+
+
 # --- Voice ---------------------------------------------------------------------------------------------------
 
 
@@ -162,13 +191,18 @@ class CallStepSerializer(ReadSerializer):
 
 
 class CallRequestSerializer(ReadSerializer):
-    """A call we asked AT to place (that led to this call)."""
+    """A call we asked AT to place; `call` is the call it became, once AT's callbacks name it."""
 
     object_name = "voice.call_request"
+    phone = PhoneField("phone")
 
     class Meta:
         model = OutboundCall
-        fields = ["object", "id", "status", "at_status", "failure_reason", "created_at", "submitted_at"]
+        fields = [
+            "object", "id", "phone", "from_number", "status", "failure_reason", "at_session_id", "at_status",
+            "attempts", "call", "created_at", "updated_at", "submitted_at",
+        ]  # fmt: skip
+        extra_kwargs = {"from_number": {"help_text": "Our AT number the call is placed from."}}
 
 
 class CallSerializer(ReadSerializer):
@@ -266,6 +300,10 @@ SERIALIZERS = {
     UssdSession: UssdSessionSerializer,
     AirtimeTransaction: AirtimeTransactionSerializer,
     SimSwapCheck: SimSwapCheckSerializer,
+    # Shown within the subscriber timeline and in events, without lists of their own:
+    OptOutEvent: OptOutEventSerializer,
+    SubscriptionEvent: SubscriptionEventSerializer,
+    OutboundCall: CallRequestSerializer,
 }
 
 #: What each model's list reads with it, so that a page is read in a fixed number of queries.
@@ -292,7 +330,8 @@ def _plain(value):
 
 def represent(obj) -> dict:
     """The read API's representation of `obj` (an outbound message, batch, inbound message, call, USSD session,
-    airtime transaction or SIM swap check), as a plain JSON-ready dict.
+    airtime transaction, SIM swap check; an opt-out or subscription event, a call request), as a plain
+    JSON-ready dict.
 
     Its children are read from the database here (a message's delivery reports, a call's timeline, a session's
     hops) unless `obj` came with them prefetched (`PREFETCH`). Raises TypeError for any other object.

@@ -367,6 +367,25 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # `?format=` is an ordinary parameter here, not DRF's renderer switch (which answers 404 to unknown ones).
     "URL_FORMAT_OVERRIDE": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The OpenAPI schema at /api/schema/, its docs at /api/docs/ (Swagger UI and Redoc from our own static files).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "atproject API",
+    "DESCRIPTION": (
+        "The invoke API (send SMS, place calls, send airtime, check SIM swaps) and the read API (/api/v1/: "
+        "what was sent and received, with AT's reports). A staff user's token: `Authorization: Token <key>`. "
+        'Errors are `{"error": "..."}`.'
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/",
+    "PREPROCESSING_HOOKS": ["api.schema.public_endpoints_only"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Logging ----------------------------------------------------------------

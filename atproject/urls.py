@@ -23,6 +23,8 @@ urlpatterns = [
     path("", welcome, name="welcome"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    # The read API (/api/v1/), its schema (/api/schema/) and docs (/api/docs/): before the products' callbacks.
+    path("api/", include("api.urls")),
     path("api/sms/", include("sms.urls")),
     path("api/voice/", include("voice.urls")),
     path("api/airtime/", include("airtime.urls")),

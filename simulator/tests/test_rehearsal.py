@@ -175,3 +175,44 @@ def test_atsim_has_the_rehearsal_flags():
     assert (options.drop_delivery_reports, options.refuse_api_key, options.failure_rate) == (True, True, 1.0)
     defaults = parser.parse_args([])
     assert (defaults.drop_delivery_reports, defaults.refuse_api_key) == (False, False)
+
+
+def test_atsim_started_with_the_flags_has_them_switched_on():
+    """The command as a developer runs it: its /control says what it was started with."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, str(settings.BASE_DIR / "manage.py"), "atsim", "--port", str(port), "--api-key", "k"]
+    flags = ["--drop-delivery-reports", "--refuse-api-key", "--failure-rate", "1"]
+    process = subprocess.Popen(
+        [*command, *flags], env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        answer = None
+        for _ in range(200):
+            try:
+                answer = requests.get(f"http://127.0.0.1:{port}/control", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        assert answer is not None and answer.status_code == 200
+        assert answer.json() == {
+            "drop_delivery_reports": True,
+            "refuse_api_key": True,
+            "failure_rate": 1.0,
+            "held_reports": 0,
+        }
+        refused = requests.post(
+            f"http://127.0.0.1:{port}/version1/messaging", data=SMS, headers={"apiKey": "k"}, timeout=10
+        )
+        assert (refused.status_code, refused.text) == (401, AT_401)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -5,6 +5,7 @@ from django.http import HttpResponse
 from django.urls import include, path
 from django.views.decorators.http import require_safe
 
+from alerts.metrics import metrics_view
 from hub.health import healthz
 
 SERVICES = ("sms", "voice", "airtime", "sim-swap", "ussd")
@@ -22,6 +23,7 @@ def welcome(request):
 urlpatterns = [
     path("", welcome, name="welcome"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),  # Prometheus, behind AT_METRICS_TOKEN
     path("admin/", admin.site.urls),
     # The read API (/api/v1/), its schema (/api/schema/) and docs (/api/docs/): before the products' callbacks.
     path("api/", include("api.urls")),

@@ -203,8 +203,6 @@ def queue_airtime(phones, amount, currency="KES", *, user=None, now=None) -> lis
 
     `now` is when the request was made (default: now): its operator's day is the one the total counts in.
     """
-    from .tasks import send_airtime
-
     amount, currency = parse_amount(amount), parse_currency(currency)
     maximum, _daily = limits_for(currency)
     if amount > maximum:
@@ -242,7 +240,7 @@ def queue_airtime(phones, amount, currency="KES", *, user=None, now=None) -> lis
             for p in recipients
         )
         for txn in created:  # one task each: each is its own request to AT, with its own key
-            send_airtime.enqueue([txn.pk])
+            AirtimeTransaction.enqueue([txn.pk])
     logger.info("Airtime queued: %d x %s %s", len(created), currency, amount)
     return created
 
@@ -258,15 +256,13 @@ def send_queued(transaction_id: int) -> None:
     anything that may have reached it is left `unknown` (never a 502/503/504
     retry, whatever AT_RETRY_GATEWAY_ERRORS says).
     """
-    from .tasks import send_airtime
-
     if not AirtimeTransaction.claim([transaction_id]):
         return
     txn = AirtimeTransaction.objects.get(pk=transaction_id)
     try:
         answer = gateway.send_airtime(txn.phone, txn.amount, txn.currency, idempotency_key=str(txn.idempotency_key))
     except gateway.ATError as exc:
-        status = handle_failure(AirtimeTransaction, [txn], exc, retry_task=send_airtime, what="Airtime")
+        status = handle_failure(AirtimeTransaction, [txn], exc, what="Airtime")
         if status in (OutboundStatus.FAILED, OutboundStatus.REJECTED):
             release(txn)
         return

@@ -13,6 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
 
+from hub import queue
+
 from . import notify
 from .models import Incident
 
@@ -42,10 +44,5 @@ def notify_on_commit(incident: Incident, event: str) -> None:
 
 
 def _enqueue(task, *args, after=None) -> None:
-    """Through the queue's own module (hub.queue: database or Redis) where it exists; django-tasks directly else."""
-    try:
-        from hub.queue import enqueue
-    except ImportError:  # a tree from before the queue seam
-        (task.using(run_after=after) if after is not None else task).enqueue(*args)
-        return
-    enqueue(task, *args, after=after)
+    """Through the queue's one module (hub.queue: the database or Redis)."""
+    queue.enqueue(task, *args, after=after)

@@ -23,8 +23,10 @@ from django.conf import settings
 from django.db import connections, models, router, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
+from hub import queue
 from hub.fields import clip, clipped
 
 logger = logging.getLogger("hub.outbound")
@@ -99,14 +101,14 @@ def _record_failure(model, ids, exc, outcome: str) -> None:
     )  # fmt: skip
 
 
-def handle_failure(model, rows, exc, *, retry_task, what: str) -> str:
+def handle_failure(model, rows, exc, *, what: str) -> str:
     """After a failed call to AT for `rows`: retry only what cannot have been sent; returns the rows' status.
 
     - Provably never reached AT (connection refused, DNS failure, connect
       timeout, TLS handshake failure): back to `queued`, with the error in
-      `last_error` and the retry's time in `next_attempt_at`, and `retry_task`
-      is enqueued for them at that time, until AT_SEND_MAX_ATTEMPTS (then
-      `failed`).
+      `last_error` and the retry's time in `next_attempt_at`, and enqueued
+      again for that time (`model.enqueue(ids, after=...)`), until
+      AT_SEND_MAX_ATTEMPTS (then `failed`).
     - Refused by the SDK, or by AT with a 4xx: `rejected`.
     - Anything else may have reached AT (a read timeout, a 500, a 502/503/504):
       `unknown`, for a callback or staff to settle; nothing is sent twice.
@@ -125,7 +127,7 @@ def handle_failure(model, rows, exc, *, retry_task, what: str) -> str:
         run_after = timezone.now() + retry_delay(attempts)
         with transaction.atomic():
             model.requeue(ids, error=str(exc), next_attempt_at=run_after)
-            retry_task.using(run_after=run_after).enqueue(ids)
+            model.enqueue(ids, after=run_after)
             record(OutboundStatus.QUEUED)
         logger.warning("%s for %d recipient(s) not sent (%s); retry %d scheduled", what, len(ids), exc, attempts)
         return OutboundStatus.QUEUED
@@ -308,6 +310,32 @@ class OutboundRequest(models.Model):
         abstract = True
         ordering = ["-created_at", "-pk"]
         get_latest_by = "created_at"
+
+    @classmethod
+    def task(cls):
+        """The task that sends this model's rows (`send_task`, a dotted path: the model imports no task)."""
+        return import_string(cls.send_task)
+
+    @classmethod
+    def enqueue(cls, ids, after=None) -> None:
+        """The one way to enqueue a send: `task()` for the rows of `ids`, now or at `after` (a retry).
+
+        Through `hub.queue.enqueue`: with the database the task is written in
+        the caller's transaction; with Redis it is published once that
+        transaction commits. Services, retries and the sweeper all call this.
+        """
+        ids = list(ids)
+        if ids:
+            queue.enqueue(cls.task(), ids, after=after)
+
+    @classmethod
+    def overdue(cls, grace: timedelta) -> OutboundQuerySet:
+        """Rows still `queued` more than `grace` after they were due: their retry's time (`next_attempt_at`),
+        else when they were created. (The sweeper enqueues those no task carries.)"""
+        cutoff = timezone.now() - grace
+        return cls.objects.filter(status=OutboundStatus.QUEUED).filter(
+            models.Q(next_attempt_at__isnull=True, created_at__lt=cutoff) | models.Q(next_attempt_at__lt=cutoff)
+        )
 
     @classmethod
     def queryset_of(cls, rows) -> OutboundQuerySet:

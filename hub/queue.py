@@ -427,9 +427,12 @@ def backdate_tasks(by: timedelta) -> None:
 
 
 def clear() -> None:
-    """Forget every task (Redis: delete RQ's keys in REDIS_URL's database; the database's rows go with the test
-    database)."""
+    """Forget every task, as a queue that lost them would (the database: delete its task rows; Redis: RQ's keys
+    in REDIS_URL's database)."""
     if not uses_redis():
+        from django_tasks_db.models import DBTaskResult
+
+        DBTaskResult.objects.all().delete()
         return
     connection = _queue().connection
     keys = list(connection.scan_iter("rq:*", count=1000))

@@ -8,6 +8,8 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.db import connection
 
+from hub import queue
+
 BASE_DIR = Path(settings.BASE_DIR)
 
 
@@ -80,21 +82,17 @@ def table_refuses(table: str, operation: str = "INSERT", message: str = "refused
 
 
 def run_worker() -> None:
-    """Run the real database task worker until no task is ready (use with transactional tests)."""
-    from django.core.management import call_command
+    """Run the real task worker of the configured backend until no task is due (use with transactional tests):
+    django-tasks-db's `db_worker`, or an RQ worker in this process."""
+    queue.run_queued_tasks()
 
-    call_command("db_worker", batch=True, interval=0, startup_delay=False, reload=False, verbosity=0)
 
-
-def make_deferred_tasks_due() -> int:
-    """Let tasks scheduled for later (retries) run now; returns how many were waiting."""
-    from django.utils import timezone
-    from django_tasks_db.models import DBTaskResult, get_date_max
-
-    waiting = DBTaskResult.objects.filter(status="READY", run_after__gt=timezone.now()).exclude(
-        run_after=get_date_max()
-    )
-    return waiting.update(run_after=timezone.now())
+# The queue's test helpers, whatever the backend (hub.queue).
+make_deferred_tasks_due = queue.make_deferred_tasks_due
+queued_tasks = queue.tasks
+strand_waiting_tasks = queue.strand_waiting_tasks
+backdate_tasks = queue.backdate_tasks
+clear_tasks = queue.clear
 
 
 class TcpProxy:
@@ -176,3 +174,67 @@ class TcpProxy:
         for sock in (destination, source):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+class RedisServer:
+    """A throwaway `redis-server` on a free loopback port, nothing saved to disk (TASKS_BACKEND=redis tests)."""
+
+    def __init__(self, executable: str = "redis-server"):
+        import shutil
+        import socket
+        import subprocess
+        import tempfile
+
+        path = shutil.which(executable) or (executable if Path(executable).exists() else None)
+        if path is None:
+            raise RuntimeError("TASKS_BACKEND=redis tests need redis-server (Debian: apt-get install redis-server)")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self._dir = tempfile.TemporaryDirectory(prefix="atproject-redis-")
+        self.process = subprocess.Popen(  # noqa: S603
+            [path, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self._dir.name, "--logfile", ""],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._wait()
+
+    def _wait(self, timeout: float = 10.0) -> None:
+        import time
+
+        import redis
+
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.exceptions.ConnectionError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"redis-server did not start on port {self.port}") from None
+                time.sleep(0.05)
+            finally:
+                client.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except Exception:
+                self.process.kill()
+                self.process.wait()
+        self._dir.cleanup()
+
+
+def use_redis(url: str) -> None:
+    """Point this process's queue (and the processes it starts: REDIS_URL) at the Redis at `url`."""
+    import os
+
+    os.environ["REDIS_URL"] = url
+    config = settings.RQ_QUEUES["default"]
+    settings.RQ_QUEUES = {**settings.RQ_QUEUES, "default": {**config, "URL": url}}

@@ -17,13 +17,11 @@ logger = logging.getLogger("atproject.simswap")
 
 
 def queue_checks(phones, *, user=None) -> list[SimSwapCheck]:
-    from .tasks import check_sim_swap
-
     with transaction.atomic():
         checks = SimSwapCheck.objects.bulk_create(
             SimSwapCheck(phone=phone, requested_by=user) for phone in dict.fromkeys(phones)
         )
-        check_sim_swap.enqueue([c.pk for c in checks])
+        SimSwapCheck.enqueue([c.pk for c in checks])
     logger.info("%d SIM swap check(s) queued", len(checks))
     return checks
 
@@ -35,8 +33,6 @@ def chunk_size() -> int:
 
 def send_queued(check_ids) -> None:
     """Ask AT for the queued checks (the worker): one request per chunk of `chunk_size()` numbers."""
-    from .tasks import check_sim_swap
-
     claimed = SimSwapCheck.claim(check_ids)
     if not claimed:
         return
@@ -44,7 +40,7 @@ def send_queued(check_ids) -> None:
         try:
             answer = gateway.check_sim_swap([c.phone for c in checks])
         except gateway.ATError as exc:
-            handle_failure(SimSwapCheck, checks, exc, retry_task=check_sim_swap, what="SIM swap checks")
+            handle_failure(SimSwapCheck, checks, exc, what="SIM swap checks")
             continue
         store_answer(checks, answer)
 

@@ -128,8 +128,6 @@ def queue_sms(
     are stored `blocked`; neither is ever sent to AT. The rows and their tasks
     commit together. `resend_of` maps an E.164 number to the message it resends.
     """
-    from .tasks import send_sms
-
     resend_of = resend_of or {}
     seen, entries = set(), []
     for given in recipients:
@@ -177,7 +175,7 @@ def queue_sms(
         insert_rows(OutboundMessage, common, rows)
         queued = list(batch.messages.filter(status=OutboundStatus.QUEUED).order_by("pk").values_list("pk", flat=True))
         for chunk in chunked(queued, settings.AT_SMS_CHUNK_SIZE):
-            send_sms.enqueue(chunk)
+            OutboundMessage.enqueue(chunk)
     logger.info("SMS batch %s queued: %d recipient(s), %d to send", batch.pk, len(entries), len(queued))
     return batch
 
@@ -273,9 +271,7 @@ def send_queued(message_ids) -> None:
 
 
 def handle_send_failure(messages, exc: gateway.ATError) -> None:
-    from .tasks import send_sms
-
-    handle_failure(OutboundMessage, messages, exc, retry_task=send_sms, what="SMS")
+    handle_failure(OutboundMessage, messages, exc, what="SMS")
 
 
 def store_results(messages, results) -> None:

@@ -175,14 +175,12 @@ def answer_instruction(instruction, arrival: Arrival | None = None) -> None:
 
 def queue_calls(phones, *, user=None) -> list[OutboundCall]:
     """One outbound call per distinct number, from AT_VOICE_NUMBER, queued for the worker."""
-    from .tasks import place_calls
-
     with transaction.atomic():
         calls = OutboundCall.objects.bulk_create(
             OutboundCall(phone=phone, from_number=settings.AT_VOICE_NUMBER, requested_by=user)
             for phone in dict.fromkeys(phones)
         )
-        place_calls.enqueue([c.pk for c in calls])
+        OutboundCall.enqueue([c.pk for c in calls])
     logger.info("%d outbound call(s) queued", len(calls))
     return calls
 
@@ -195,8 +193,6 @@ def chunk_size() -> int:
 def place_queued(call_ids) -> None:
     """Ask AT to place the still-queued calls (the worker; no transaction held while AT answers): one
     request per from number and chunk of `chunk_size()` numbers."""
-    from .tasks import place_calls
-
     claimed = OutboundCall.claim(call_ids)
     if not claimed:
         return
@@ -209,7 +205,7 @@ def place_queued(call_ids) -> None:
             try:
                 answer = gateway.call(from_number, [c.phone for c in group])
             except gateway.ATError as exc:
-                handle_failure(OutboundCall, group, exc, retry_task=place_calls, what="Calls")
+                handle_failure(OutboundCall, group, exc, what="Calls")
                 continue
             store_call_entries(group, answer)
 

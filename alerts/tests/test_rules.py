@@ -11,14 +11,14 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
+import responses
 from django.core.cache import cache
 from django.core.management import call_command
 from django.utils import timezone
-from django_tasks_db.models import DBTaskResult
 
 from alerts.models import AlertKind, AlertRule, Incident, Scope
 from hub.models import BalanceSnapshot, RefusedCallback, SendFailure
-from hub.testing import load_payload, post_callback
+from hub.testing import backdate_tasks, load_payload, post_callback, run_worker
 from sms.models import OutboundMessage
 from sms.services import queue_sms
 
@@ -185,21 +185,22 @@ def test_messages_stuck_in_sent_fire_after_the_window():
     resolves(AlertKind.STUCK_SENT)
 
 
-def test_a_task_waiting_too_long_fires_the_queue_rule():
+@pytest.mark.django_db(transaction=True)
+def test_a_task_waiting_too_long_fires_the_queue_rule(settings):
     rule(AlertKind.QUEUE_BACKLOG, window_minutes=10)
     queue_sms(["+254711000001"], "Hi")  # its send task waits
-    DBTaskResult.objects.update(enqueued_at=timezone.now() - timedelta(minutes=20))
+    backdate_tasks(timedelta(minutes=20))
     [incident] = fires_and_holds(AlertKind.QUEUE_BACKLOG, ["queue"])
     assert incident.figures["waiting"] == 1 and incident.figures["oldest_waiting_seconds"] >= 1200
-    DBTaskResult.objects.update(status="SUCCESSFUL", finished_at=timezone.now())  # a worker took it
+    settings.AT_API_URL = "http://at.stub"
+    with responses.RequestsMock() as mock:
+        mock.post("http://at.stub/version1/messaging", status=401, body="refused")
+        run_worker()  # a worker took it (and AT refused it: nothing waits)
     resolves(AlertKind.QUEUE_BACKLOG)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_no_worker_seen_fires_until_one_runs_the_heartbeat():
-    from hub.queue import backdate_tasks
-    from hub.testing import run_worker
-
     rule(AlertKind.WORKER_MISSING, window_minutes=5)
     maintain()  # a fresh start: the first pass's heartbeat has not waited for a worker yet
     assert open_incidents(AlertKind.WORKER_MISSING) == []

@@ -14,14 +14,21 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
-from django_tasks_db.models import DBTaskResult
 
 from airtime.models import AirtimeTransaction
 from airtime.services import queue_airtime
 from hub import maintenance
 from hub.callbacks.models import ProcessingState
 from hub.outbound import OutboundStatus
-from hub.testing import load_payload, post_callback, run_worker, table_refuses
+from hub.testing import (
+    backdate_tasks,
+    load_payload,
+    post_callback,
+    queued_tasks,
+    run_worker,
+    strand_waiting_tasks,
+    table_refuses,
+)
 from sms.models import AutoReplyRule, DeliveryReport, InboundMessage, OptOut, OptOutEvent, OutboundMessage
 from sms.services import queue_sms
 
@@ -65,13 +72,13 @@ def test_a_worker_killed_mid_send_leaves_nothing_sent_twice_or_lost(settings):
         time.sleep(0.5)  # the request is with "AT" now
         worker.send_signal(signal.SIGKILL)
         worker.wait()
-        assert DBTaskResult.objects.get().status == "RUNNING"  # django-tasks-db would never run it again
+        assert [t.status for t in queued_tasks()] == ["RUNNING"]  # no worker would ever run it again
         reaped = maintenance.reap(timedelta(0))
         assert reaped == {"tasks": 1, "sms.OutboundMessage": 1}
         message = OutboundMessage.objects.get()
         assert (message.status, message.attempts) == (OutboundStatus.UNKNOWN, 1)
         assert "may have been sent" in message.failure_reason
-        assert DBTaskResult.objects.get().status == "FAILED"
+        assert [t.status for t in queued_tasks()] == ["FAILED"]
         run_worker()  # nothing is sent again
         assert OutboundMessage.objects.get().attempts == 1
     finally:
@@ -85,12 +92,12 @@ def test_reaper_marks_stuck_airtime_unknown_and_never_sends_it_again():
     """AT may have delivered it before the worker died (and would refuse a repeat): AT's status or staff settle it."""
     (txn,) = queue_airtime(["+254711000001"], "10", "KES")
     AirtimeTransaction.claim([txn.pk])
-    DBTaskResult.objects.update(status="RUNNING", started_at=timezone.now())
+    assert strand_waiting_tasks() == 1
     assert maintenance.reap(timedelta(0)) == {"tasks": 1, "airtime.AirtimeTransaction": 1}
     txn.refresh_from_db()
     assert (txn.status, txn.attempts, txn.counted) == (OutboundStatus.UNKNOWN, 1, True)
     assert "may have been sent" in txn.failure_reason
-    assert not DBTaskResult.objects.filter(status="READY").exists()
+    assert [t.status for t in queued_tasks()] == ["FAILED"]
     with responses.RequestsMock():  # a call to AT would fail the test
         run_worker()
     txn.refresh_from_db()
@@ -104,16 +111,22 @@ def test_recent_sends_are_not_reaped():
     assert OutboundMessage.objects.get().status == OutboundStatus.SENDING
 
 
-def test_prune_deletes_only_old_events_and_finished_tasks(client):
+def test_prune_deletes_only_old_events_and_finished_tasks(client, settings):
     post_callback(client, "/api/sms/delivery-reports", {"id": "ATXid_old", "status": "Success"})
     post_callback(client, "/api/sms/delivery-reports", {"id": "ATXid_new", "status": "Success"})
     DeliveryReport.objects.filter(at_message_id="ATXid_old").update(received_at=timezone.now() - timedelta(days=91))
+    settings.AT_API_URL = "http://at.stub"
     queue_sms(["+254711000001"], "Hello")
-    DBTaskResult.objects.update(status="SUCCESSFUL", finished_at=timezone.now() - timedelta(days=91))
+    with responses.RequestsMock() as mock:
+        mock.post("http://at.stub/version1/messaging", status=401, body="refused")
+        run_worker()
+    backdate_tasks(timedelta(days=91))
+    queue_sms(["+254711000002"], "Hello")  # waiting: never pruned
+    assert [t.status for t in queued_tasks()] == ["SUCCESSFUL", "READY"]
     call_command("prune", days=90)
     assert list(DeliveryReport.objects.values_list("at_message_id", flat=True)) == ["ATXid_new"]
-    assert not DBTaskResult.objects.exists()
-    assert OutboundMessage.objects.count() == 1  # sends are records, not events
+    assert [t.status for t in queued_tasks()] == ["READY"]
+    assert OutboundMessage.objects.count() == 2  # sends are records, not events
 
 
 def test_reprocess_failed_callbacks_after_a_fix(client):
@@ -176,7 +189,7 @@ def test_backfill_inbound_from_ats_inbox(settings):
 
 def test_healthz_reports_queue_depth_age_and_workers(client):
     queue_sms(["+254711000001"], "Hello")
-    DBTaskResult.objects.update(enqueued_at=timezone.now() - timedelta(seconds=30))
+    backdate_tasks(timedelta(seconds=30))
     queue = client.get("/healthz").json()["queue"]
     assert queue["waiting"] == 1
     assert queue["oldest_waiting_seconds"] >= 30

@@ -17,10 +17,9 @@ import responses
 from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
-from django_tasks_db.models import DBTaskResult
 
 from hub.outbound import OutboundStatus
-from hub.testing import load_payload, make_deferred_tasks_due, post_callback, run_worker
+from hub.testing import load_payload, make_deferred_tasks_due, post_callback, queued_tasks, run_worker
 from hub.tests.test_gateway import refused_connection
 from sms import services
 from sms.models import AutoReplyRule, DeliveryReport, InboundMessage, OptOut, OutboundBatch, OutboundMessage, SendSource
@@ -216,7 +215,7 @@ def test_a_message_that_could_not_reach_at_shows_its_last_error_and_next_try(sta
         services.queue_sms(["+254711000001"], "Hello")
         run_worker()
         message = OutboundMessage.objects.get()
-        retry = DBTaskResult.objects.get(status="READY")
+        (retry,) = [t for t in queued_tasks() if t.status == "READY"]
         assert message.status == OutboundStatus.QUEUED
         assert "Connection refused" in message.last_error
         assert message.next_attempt_at == retry.run_after

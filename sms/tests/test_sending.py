@@ -6,18 +6,17 @@ from decimal import Decimal
 import pytest
 import requests
 import responses
-from django_tasks_db.models import DBTaskResult
 
 from hub.callbacks.ingest import reprocess
 from hub.callbacks.models import ProcessingState
 from hub.outbound import RANK, OutboundStatus, statuses_below
-from hub.testing import load_payload, make_deferred_tasks_due, post_callback, run_worker, table_refuses
+from hub.testing import load_payload, make_deferred_tasks_due, post_callback, queued_tasks, run_worker, table_refuses
 from hub.tests.test_gateway import failed_certificate, refused_connection, tls_error_on_open_connection
 from sms import services
 from sms.models import AutoReplyRule, DeliveryReport, OptOut, OutboundMessage, SendSource, SmsMode
 from sms.tests.conftest import SMS_URL
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.queue]
 
 PHONES = ["+254711000001", "+254711000002", "+254711000003"]
 
@@ -32,8 +31,7 @@ def test_queueing_creates_one_row_per_recipient_and_a_task_per_chunk(settings):
     batch = services.queue_sms([*PHONES, "+254 711 000 001"], "Hello")  # a repeat of the first, spaced
     assert batch.recipient_count == 3
     assert list(batch.messages.order_by("pk").values_list("phone", "status")) == [(p, "queued") for p in PHONES]
-    tasks = DBTaskResult.objects.order_by("enqueued_at")
-    assert [len(t.args_kwargs["args"][0]) for t in tasks] == [2, 1]
+    assert [len(t.args[0]) for t in queued_tasks()] == [2, 1]
 
 
 def test_worker_sends_and_stores_ats_answer(stub_at):
@@ -195,7 +193,7 @@ def test_invalid_numbers_are_rejected_before_any_at_call(stub_at):
     assert set(OutboundMessage.objects.values_list("status", "failure_reason")) == {
         (OutboundStatus.REJECTED, "invalid phone number")
     }
-    assert DBTaskResult.objects.count() == 0
+    assert queued_tasks() == []
 
 
 def test_connect_error_is_retried_later_then_fails_after_max_attempts(settings):
@@ -205,7 +203,7 @@ def test_connect_error_is_retried_later_then_fails_after_max_attempts(settings):
     run_worker()
     message = OutboundMessage.objects.get()
     assert (message.status, message.attempts) == (OutboundStatus.QUEUED, 1)
-    retry = DBTaskResult.objects.filter(status="READY").get()
+    (retry,) = [t for t in queued_tasks() if t.status == "READY"]
     assert retry.run_after > retry.enqueued_at  # deferred with backoff, not immediately
     for attempts in (2, 3):
         assert make_deferred_tasks_due() == 1
@@ -334,10 +332,8 @@ def test_refused_credentials_reject_without_retry(settings):
 
 
 def test_a_task_run_twice_sends_once(stub_at):
-    from sms.tasks import send_sms
-
     services.queue_sms(PHONES[:1], "Hello")
-    send_sms.enqueue([OutboundMessage.objects.get().pk])  # a duplicate task for the same message
+    OutboundMessage.enqueue([OutboundMessage.objects.get().pk])  # a duplicate task for the same message
     run_worker()
     assert stub_at.sent_numbers == PHONES[:1]
     assert OutboundMessage.objects.get().attempts == 1

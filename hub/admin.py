@@ -12,8 +12,10 @@ with the full text on hover and voice XML indented.
 
 import json
 import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.utils import formats, timezone
 from django.utils.html import format_html
@@ -236,7 +238,14 @@ class OutboundRequestAdminMixin:
         return failure_meaning_html(obj.failure_reason)
 
 
-class SuperuserOnlyAdminMixin:
+if TYPE_CHECKING:
+    # What the mixins below are mixed into; at run time they are plain classes before `admin.ModelAdmin`.
+    _ModelAdminBase = admin.ModelAdmin[Any]
+else:
+    _ModelAdminBase = object
+
+
+class SuperuserOnlyAdminMixin(_ModelAdminBase):
     """Internals (raw USSD hops, voice instruction requests): superusers only, whatever a group may view.
 
     Other staff do not see the model in the index and get a 403 on its pages.
@@ -252,13 +261,14 @@ class SuperuserOnlyAdminMixin:
         return request.user.is_superuser and super().has_change_permission(request, obj)
 
     def has_add_permission(self, request, obj=None):
-        return request.user.is_superuser and super().has_add_permission(request, obj)
+        # A model admin asks without `obj` (only inlines pass one).
+        return request.user.is_superuser and super().has_add_permission(request)
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser and super().has_delete_permission(request, obj)
 
 
-class ReadOnlyAdminMixin:
+class ReadOnlyAdminMixin(_ModelAdminBase):
     """Rows written by callbacks and the send pipeline: viewable, never added or edited here;
     deleted by superusers only."""
 
@@ -338,7 +348,7 @@ def confirmation_page(
         "objects": None if queryset is None else list(queryset),
         "opts": opts,
         "action": action,
-        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "confirm_label": confirm_label,
         "form": form,
         "step": step,
@@ -389,7 +399,7 @@ def phone_action(*, permission: str, description):
     return register
 
 
-class PhoneActionsMixin:
+class PhoneActionsMixin(_ModelAdminBase):
     """An admin whose rows carry a phone number: `phone_field` names the E.164 column."""
 
     phone_field = "phone"

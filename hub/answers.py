@@ -24,16 +24,19 @@ callbacks to their rows and re-applies their effect, oldest first.
 
 import logging
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import islice
+from typing import Any, Generic, Protocol, TypeVar
 
 from django.db import models, transaction
 from django.utils import timezone
 
+from hub.callbacks.models import CallbackEvent
 from hub.callbacks.payload import mask_phone
 from hub.fields import clip
-from hub.outbound import OutboundStatus
+from hub.outbound import OutboundRequest, OutboundStatus
 from hub.phones import normalize_phone
 
 logger = logging.getLogger("hub.answers")
@@ -44,7 +47,24 @@ MISSING = "missing from AT's answer"
 LOOKUP_CHUNK = 500
 
 
-def chunked(items: Iterable, size: int):
+class Answer(Protocol):
+    """A typed per-recipient result of `hub.gateway` (`SmsRecipientResult`, `CallEntry`, ...): its number."""
+
+    @property
+    def phone(self) -> str: ...
+
+
+T = TypeVar("T")
+#: The outbound model's rows.
+Row = TypeVar("Row", bound=OutboundRequest)
+#: The gateway's result type for that product.
+Result = TypeVar("Result", bound=Answer)
+#: An object matched by number (`match` pairs any two kinds).
+Matched = TypeVar("Matched")
+Event = TypeVar("Event", bound=CallbackEvent)
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
     """`items` in lists of at most `size`."""
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
@@ -56,35 +76,38 @@ class Outcome:
     """What one result means for its row: the status it moves to, and the fields written with it."""
 
     status: str
-    fields: dict = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
-class Stored:
+class Stored(Generic[Row, Result]):
     """What `store_answers` did: `answered` and `late` are (row, result, outcome) triples."""
 
-    answered: list = field(default_factory=list)
-    late: list = field(default_factory=list)
-    missing: list = field(default_factory=list)
-    unexpected: list = field(default_factory=list)
+    answered: list[tuple[Row, Result, Outcome]] = field(default_factory=list)
+    late: list[tuple[Row, Result, Outcome]] = field(default_factory=list)
+    missing: list[Row] = field(default_factory=list)
+    unexpected: list[Result] = field(default_factory=list)
 
-    def rows(self, status: str | None = None) -> list:
+    def rows(self, status: str | None = None) -> list[Row]:
         """The rows written (answered or late), those moving to `status` when it is given."""
         return [row for row, _result, outcome in self.answered + self.late if status in (None, outcome.status)]
 
 
-def match(rows: Iterable, results: Iterable, *, phone: str = "phone") -> tuple[list, list, list]:
+def match(
+    rows: Iterable[Matched], results: Iterable[Result], *, phone: str = "phone"
+) -> tuple[list[tuple[Matched, Result]], list[Matched], list[Result]]:
     """Pair rows with results by E.164 number, in order for repeated numbers.
 
     Returns (pairs of (row, result), rows with no result, results for no row).
     A row's number is normalised as a result's is, so "+254 711…" meets "+254711…".
     """
     rows = list(rows)
-    queues = defaultdict(deque)
+    queues: defaultdict[str, deque[Matched]] = defaultdict(deque)
     for row in rows:
         number = getattr(row, phone)
         queues[normalize_phone(number) or number].append(row)
-    pairs, unexpected = [], []
+    pairs: list[tuple[Matched, Result]] = []
+    unexpected: list[Result] = []
     for result in results:
         queue = queues.get(result.phone)
         if queue:
@@ -96,15 +119,15 @@ def match(rows: Iterable, results: Iterable, *, phone: str = "phone") -> tuple[l
 
 
 def store_answers(
-    model,
-    rows,
-    results,
-    decide: Callable[[object, object], Outcome],
+    model: type[Row],
+    rows: Iterable[Row],
+    results: Iterable[Result],
+    decide: Callable[[Row, Result], Outcome],
     *,
     error: str = "",
-    on_late: Callable[[object, object, Outcome], None] | None = None,
-    now=None,
-) -> Stored:
+    on_late: Callable[[Row, Result, Outcome], None] | None = None,
+    now: datetime | None = None,
+) -> Stored[Row, Result]:
     """Store AT's per-recipient `results` for `rows` (instances of `model`, claimed: `sending`).
 
     `decide(row, result)` says what each result means (an `Outcome`); the
@@ -118,9 +141,9 @@ def store_answers(
     pairs, missing, unexpected = match(rows, results)
     for result in unexpected:
         logger.warning("AT answered for a number it was not sent: %s", mask_phone(result.phone))
-    stored = Stored(missing=missing, unexpected=unexpected)
+    stored: Stored[Row, Result] = Stored(missing=missing, unexpected=unexpected)
     with transaction.atomic(using=model._default_manager.db):
-        sending = set()
+        sending: set[Any] = set()
         for chunk in chunked([row.pk for row, _result in pairs], LOOKUP_CHUNK):
             sending.update(
                 model.objects.select_for_update()
@@ -128,7 +151,7 @@ def store_answers(
                 .order_by()
                 .values_list("pk", flat=True)
             )
-        shapes = defaultdict(list)
+        shapes: defaultdict[tuple[str, ...], list[Row]] = defaultdict(list)
         for row, result in pairs:
             outcome = decide(row, result)
             values = {"status": outcome.status, **outcome.fields, "updated_at": now}
@@ -155,20 +178,31 @@ def store_answers(
     return stored
 
 
-def _link_field(event_model, outbound_model) -> models.ForeignKey:
-    links = [f for f in event_model._meta.concrete_fields if f.is_relation and f.related_model is outbound_model]
+def _link_field(
+    event_model: type[CallbackEvent], outbound_model: type[OutboundRequest], name: str = ""
+) -> models.ForeignKey:
+    if name:
+        named = event_model._meta.get_field(name)
+        if not isinstance(named, models.ForeignKey):
+            raise ValueError(f"{event_model._meta.label}.{name} is not a foreign key")
+        return named
+    links = [
+        f
+        for f in event_model._meta.concrete_fields
+        if isinstance(f, models.ForeignKey) and f.related_model is outbound_model
+    ]
     if len(links) != 1:
         raise ValueError(f"{event_model._meta.label} needs exactly one foreign key to {outbound_model._meta.label}")
     return links[0]
 
 
 def link_early_events(
-    event_model,
+    event_model: type[Event],
     event_id: str,
-    outbound_model,
+    outbound_model: type[OutboundRequest],
     outbound_id: str,
     at_ids: Iterable[str] | Mapping[str, int],
-    effect: Callable[[object, int], None],
+    effect: Callable[[Event, int], None],
     *,
     link: str = "",
 ) -> int:
@@ -182,7 +216,7 @@ def link_early_events(
     applies each, oldest first (as they would have applied had they come after
     AT's answer). Returns how many were linked.
     """
-    fk = event_model._meta.get_field(link) if link else _link_field(event_model, outbound_model)
+    fk = _link_field(event_model, outbound_model, link)
     known = at_ids if isinstance(at_ids, Mapping) else None
     linked = 0
     for chunk in chunked(dict.fromkeys(i for i in at_ids if i), LOOKUP_CHUNK):

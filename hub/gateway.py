@@ -25,9 +25,11 @@ import json
 import logging
 import ssl
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import africastalking
 import requests
@@ -40,6 +42,10 @@ from hub.callbacks.payload import parse_money
 from hub.phones import normalize_phone
 
 logger = logging.getLogger("hub.gateway")
+
+#: AT's answer as the transport decoded it: JSON (a dict, usually), or the text of an answer that was not JSON.
+#: Only the readers below (`sms_recipients`, `call_answer`, ...) look inside it.
+RawAnswer = Any
 
 # AT's per-recipient SMS statusCode values, as AT's SMS documentation lists them.
 SMS_STATUS_CODES = {
@@ -90,7 +96,7 @@ class ATError(Exception):
         follow a request AT accepted: a retry may send twice (AT_RETRY_GATEWAY_ERRORS opts in)."""
         return self.status in (502, 503, 504)
 
-    def json(self):
+    def json(self) -> RawAnswer:
         """The answer's body as JSON, or None."""
         try:
             return json.loads(self.body)
@@ -103,7 +109,16 @@ class _Transport:
 
     _timeout: tuple[float, float]
 
-    def _make_request(self, url, method, headers, data, params, callback=None, timeout=None):
+    def _make_request(
+        self,
+        url: str,
+        method: str,
+        headers: dict[str, str],
+        data: Any,
+        params: dict[str, Any] | None,
+        callback: object = None,
+        timeout: object = None,
+    ) -> RawAnswer:
         if callback is not None:
             raise ATError("callbacks are not supported by the gateway", invalid=True)
         try:
@@ -250,21 +265,21 @@ def _session() -> requests.Session:
 
 
 @functools.cache
-def _with_transport(sdk_class):
+def _with_transport(sdk_class: type) -> type:
     return type(f"Gateway{sdk_class.__name__}", (_Transport, sdk_class), {})
 
 
-def _service(sdk_class, **urls):
+def _service(sdk_class: type, **urls: str) -> Any:
     """A fresh SDK service object with our transport, pointed at AT_API_URL when set."""
     service = _with_transport(sdk_class)(settings.AT_USERNAME, settings.AT_API_KEY)
     service._timeout = (settings.AT_CONNECT_TIMEOUT, settings.AT_READ_TIMEOUT)
     if settings.AT_API_URL:
         for attribute, path in urls.items():
-            setattr(service, attribute, settings.AT_API_URL + path)
+            setattr(service, attribute, f"{settings.AT_API_URL}{path}")
     return service
 
 
-def _sdk_call(method, *args, **kwargs):
+def _sdk_call(method: Callable[..., RawAnswer], *args: Any, **kwargs: Any) -> RawAnswer:
     """Run an SDK method; its argument errors (ValueError) become ATErrors that never reached AT."""
     try:
         return method(*args, **kwargs)
@@ -281,7 +296,7 @@ def _sdk_call(method, *args, **kwargs):
 # and a currency (`at_money`).
 
 
-def at_text(value) -> str:
+def at_text(value: object) -> str:
     """AT's value as text: missing, null and AT's literal "None" are ""."""
     if value is None or isinstance(value, (dict, list)):
         return ""
@@ -289,13 +304,13 @@ def at_text(value) -> str:
     return "" if text == "None" else text
 
 
-def at_phone(value) -> str:
+def at_phone(value: object) -> str:
     """A number from AT's answer in E.164 when it is one; else as AT wrote it ("" for none)."""
     text = at_text(value)
     return normalize_phone(text) or text
 
 
-def at_money(value) -> tuple[Decimal | None, str]:
+def at_money(value: object) -> tuple[Decimal | None, str]:
     """AT's amount ("KES 0.8000", "10 KES", 0.5) as (Decimal, currency); (None, "") when missing or unreadable."""
     text = at_text(value)
     if not text:
@@ -306,7 +321,7 @@ def at_money(value) -> tuple[Decimal | None, str]:
         return None, ""
 
 
-def _entries(data: dict, *names: str) -> list[dict]:
+def _entries(data: dict[str, Any], *names: str) -> list[dict[str, Any]]:
     """The list of per-recipient dicts under the first of `names` present; anything else is skipped."""
     for name in names:
         value = data.get(name)
@@ -333,10 +348,11 @@ class SmsRecipientResult:
     @property
     def reason(self) -> str:
         """Why AT refused it: the code's name (AT's status text when the code is unknown)."""
-        return SMS_STATUS_CODES.get(self.status_code, "") or self.status or f"statusCode {self.status_code}"
+        known = SMS_STATUS_CODES.get(self.status_code, "") if self.status_code is not None else ""
+        return known or self.status or f"statusCode {self.status_code}"
 
 
-def sms_recipients(answer) -> list[SmsRecipientResult]:
+def sms_recipients(answer: RawAnswer) -> list[SmsRecipientResult]:
     """The per-recipient results in an SMS send answer (also in a 409 error's body)."""
     data = answer if isinstance(answer, dict) else {}
     message_data = data.get("SMSMessageData") or data.get("smsMessageData") or {}
@@ -344,7 +360,7 @@ def sms_recipients(answer) -> list[SmsRecipientResult]:
     results = []
     for entry in _entries(message_data, "Recipients", "recipients"):
         try:
-            code = int(entry.get("statusCode"))
+            code: int | None = int(entry.get("statusCode", ""))
         except (TypeError, ValueError):
             code = None
         cost, currency = at_money(entry.get("cost"))
@@ -382,14 +398,14 @@ class CallAnswer:
     entries: tuple[CallEntry, ...]
     error_message: str = ""
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[CallEntry]:
         return iter(self.entries)
 
     def __len__(self) -> int:
         return len(self.entries)
 
 
-def call_answer(answer) -> CallAnswer:
+def call_answer(answer: RawAnswer) -> CallAnswer:
     """`{"entries": [{"phoneNumber", "status", "sessionId"}], "errorMessage"}` as a CallAnswer."""
     data = answer if isinstance(answer, dict) else {}
     entries = tuple(
@@ -430,14 +446,14 @@ class AirtimeAnswer:
     entries: tuple[AirtimeResult, ...]
     error_message: str = ""
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[AirtimeResult]:
         return iter(self.entries)
 
     def __len__(self) -> int:
         return len(self.entries)
 
 
-def airtime_answer(answer) -> AirtimeAnswer:
+def airtime_answer(answer: RawAnswer) -> AirtimeAnswer:
     """`{"errorMessage", "responses": [{"phoneNumber", "status", "requestId", "amount", "discount",
     "errorMessage"}]}` as an AirtimeAnswer (a text answer becomes its error message)."""
     data = answer if isinstance(answer, dict) else {}
@@ -494,14 +510,14 @@ class SimSwapAnswer:
     transaction_id: str = ""
     status: str = ""
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[SimSwapResult]:
         return iter(self.entries)
 
     def __len__(self) -> int:
         return len(self.entries)
 
 
-def sim_swap_answer(answer) -> SimSwapAnswer:
+def sim_swap_answer(answer: RawAnswer) -> SimSwapAnswer:
     """`{"transactionId", "status", "responses": [{"phoneNumber": {"number", "carrierName", "countryCode",
     "networkCode", "numberType"}, "status", "requestId", "cost"}]}` as a SimSwapAnswer (a bare
     `phoneNumber` string is read as the number)."""
@@ -568,7 +584,7 @@ def send_premium_sms(
     return sms_recipients(answer)
 
 
-def fetch_messages(last_received_id: int = 0):
+def fetch_messages(last_received_id: int = 0) -> RawAnswer:
     """Inbound messages from AT's inbox (`SMS.fetch_messages`)."""
     service = _service(africastalking.SMSService, _baseUrl="/version1", _contentUrl="/version1")
     return _sdk_call(service.fetch_messages, last_received_id)
@@ -593,7 +609,7 @@ def check_sim_swap(phone_numbers: list[str]) -> SimSwapAnswer:
     return sim_swap_answer(_sdk_call(service.check_sim_swap_state, list(phone_numbers)))
 
 
-def application_data():
+def application_data() -> RawAnswer:
     """The account's balance (`Application.fetch_application_data`)."""
     service = _service(africastalking.ApplicationService, _baseUrl="/version1")
     return _sdk_call(service.fetch_application_data)

@@ -12,13 +12,17 @@
 """
 
 import json
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -26,14 +30,18 @@ from hub.api import StaffTokenAuthentication
 from hub.phones import normalize_phone
 from hub.throttle import AtomicRateThrottle
 
+#: An endpoint's parameters: the query (a QueryDict) for GET, the parsed body (a QueryDict or a JSON object) for POST.
+Params = Mapping[str, Any]
+
 
 class InvokePermission(BasePermission):
     """Token: any method. Session: staff, POST only (CSRF is checked by DRF's SessionAuthentication)."""
 
     message = "You do not have permission to perform this action."
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         user = request.user
+        invoke_view = cast("InvokeView", view)  # the permission of InvokeView and its subclasses only
         if not (user and user.is_authenticated):
             return False
         if isinstance(request.successful_authenticator, SessionAuthentication):
@@ -46,8 +54,8 @@ class InvokePermission(BasePermission):
             if not user.is_staff:
                 self.message = "Only staff may send from a browser session."
                 return False
-        if not user.has_perm(view.required_permission):
-            self.message = f"You need the permission {view.required_permission!r}."
+        if not user.has_perm(invoke_view.required_permission):
+            self.message = f"You need the permission {invoke_view.required_permission!r}."
             return False
         return True
 
@@ -71,20 +79,20 @@ class InvokeView(APIView):
     http_method_names = ["get", "post"]
     required_permission = ""
 
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         refuse_unstorable_text(request.query_params)
         return self.invoke(request, request.query_params, where="query parameter")
 
-    def post(self, request, *args, **kwargs):
-        data = request.data if hasattr(request.data, "get") else {}
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = request.data if isinstance(request.data, Mapping) else {}  # a JSON array or scalar: no parameters
         refuse_unstorable_text(data)
         return self.invoke(request, data, where="parameter")
 
-    def invoke(self, request, params, *, where: str) -> Response:
+    def invoke(self, request: Request, params: Params, *, where: str) -> Response:
         raise NotImplementedError
 
     @staticmethod
-    def accepted(body: dict) -> Response:
+    def accepted(body: dict[str, Any]) -> Response:
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
@@ -99,7 +107,7 @@ def _unstorable(text: str) -> str:
     return ""
 
 
-def refuse_unstorable_text(params) -> None:
+def refuse_unstorable_text(params: Params) -> None:
     """400 naming the first parameter whose name or value holds text no database column can store.
 
     A value nested in a JSON body is named by its top-level parameter.
@@ -108,7 +116,8 @@ def refuse_unstorable_text(params) -> None:
         top = [(key, value) for key, values in params.lists() for value in values]
     else:
         top = list(params.items())
-    pending = [(None, key) for key, _value in top] + top
+    pending: list[tuple[str | None, Any]] = [(None, key) for key, _value in top]
+    pending += top
     while pending:
         name, value = pending.pop()
         if isinstance(value, str):
@@ -122,7 +131,9 @@ def refuse_unstorable_text(params) -> None:
             pending.extend((name, item) for item in value)
 
 
-def required(params, name: str, *, where: str) -> str:
+def required(params: Params, name: str, *, where: str) -> Any:
+    """The parameter's value, 400 when missing or blank: a string (stripped) from a query or a form, any JSON
+    value from a JSON body."""
     value = params.get(name)
     if isinstance(value, str):
         value = value.strip()
@@ -131,7 +142,7 @@ def required(params, name: str, *, where: str) -> str:
     return value
 
 
-def phone_list(params, *, where: str, name: str = "phone") -> list[str]:
+def phone_list(params: Params, *, where: str, name: str = "phone") -> list[str]:
     """One number, a comma-separated list or a JSON list, each normalised to E.164; 400 naming a bad one.
 
     As in the reference app, `phone=2547...` and a raw `phone=+2547...` (whose
@@ -146,7 +157,7 @@ def phone_list(params, *, where: str, name: str = "phone") -> list[str]:
     items = value if isinstance(value, list) else str(value).split(",")
     if hasattr(params, "getlist") and len(params.getlist(name)) > 1:  # phone=a&phone=b
         items = [p for v in params.getlist(name) for p in str(v).split(",")]
-    phones = {}  # a dict keeps the order and drops repeats in O(1)
+    phones: dict[str, None] = {}  # a dict keeps the order and drops repeats in O(1)
     for item in items:
         given = str(item).strip()
         if not given:
@@ -162,13 +173,13 @@ def phone_list(params, *, where: str, name: str = "phone") -> list[str]:
     return list(phones)
 
 
-def service_ready(name: str):
+def service_ready(name: str) -> Callable[[HttpRequest], HttpResponse]:
     """`GET /api/<name>/`: `{"service": name, "status": "ready"}`, as the reference app answers."""
     from django.http import JsonResponse
     from django.views.decorators.http import require_safe
 
     @require_safe
-    def view(request):
+    def view(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"service": name, "status": "ready"})
 
     return view

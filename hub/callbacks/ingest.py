@@ -172,6 +172,8 @@ def _store_and_apply_at_once(kind: CallbackKind, key: str, values: dict, now) ->
     model = kind.model
     using = router.db_for_write(model)
     connection = connections[using]
+    if kind.insert_effect is None:
+        return None
     effect = kind.insert_effect(values, connection)
     if effect is None:
         return None

@@ -12,7 +12,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
@@ -23,6 +23,9 @@ from django.utils.translation import gettext_lazy as _
 
 from .payload import Payload
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 # Lengths of AT's identifiers, codes and numbers in every app's columns; a longer
 # value is refused with a 400 naming the field.
 ID_LENGTH = 100
@@ -30,7 +33,7 @@ CODE_LENGTH = 40
 PHONE_LENGTH = 128
 
 
-def phone_columns(verbose_name, *, db_index=True):
+def phone_columns(verbose_name: "StrOrPromise", *, db_index: bool = True) -> tuple[models.CharField, models.CharField]:
     """The number as AT gave it (maybe SIP or withheld), and its E.164 form when it has one.
 
     Hot tables pass `db_index=False` and declare `plain_indexes()` instead.
@@ -149,6 +152,9 @@ class CallbackEvent(models.Model):
         help_text=_("Hash of what identifies this callback; empty when the payload was invalid."),
     )
 
+    #: Declared here so that code holding any kind's model (`type[CallbackEvent]`) reaches its rows.
+    objects = models.Manager()
+
     #: Deliveries within this window with an identical payload are one callback.
     #: None: `dedupe_values` identifies the callback for ever (and a unique
     #: constraint on `dedupe_key` must be declared on the model).
@@ -161,17 +167,17 @@ class CallbackEvent(models.Model):
         # Each kind declares `failed_index("<app>_<kind>")` (names need the app label and fit 30 characters).
 
     @classmethod
-    def fields_from_payload(cls, payload: Payload) -> dict:
+    def fields_from_payload(cls, payload: Payload) -> dict[str, Any]:
         """The typed columns read from `payload`; raises `CallbackError` naming a bad field."""
         return {}
 
     @classmethod
-    def dedupe_values(cls, fields: dict) -> tuple:
+    def dedupe_values(cls, fields: dict[str, Any]) -> tuple[Any, ...]:
         """What identifies one callback, from the typed columns (strict kinds only)."""
         raise NotImplementedError
 
     @classmethod
-    def dedupe_key_for(cls, fields: dict, data: dict) -> str:
+    def dedupe_key_for(cls, fields: dict[str, Any], data: dict[str, Any]) -> str:
         identity = data if cls.dedupe_window is not None else cls.dedupe_values(fields)
         canonical = json.dumps(identity, sort_keys=True, cls=DjangoJSONEncoder, ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8", "backslashreplace")).hexdigest()

@@ -1,22 +1,21 @@
 """Mounting a callback kind: its URL pattern, its view and its effects, registered in one call."""
 
-from django.urls import path
+from django.urls import URLPattern, path
 
-from .models import CallbackEvent
-from .registry import AnsweredEffect, CallbackKind, Effect, InsertEffectFactory, register
+from .registry import AnsweredEffect, CallbackKind, E, Effect, InsertEffectFactory, register
 from .views import CallbackView
 
 
 def callback_path(
     route: str,
-    model: type[CallbackEvent],
+    model: type[E],
     *,
     name: str,
-    view=None,
-    effect: Effect | None = None,
+    view: type[CallbackView] | None = None,
+    effect: Effect[E] | None = None,
     insert_effect: InsertEffectFactory | None = None,
-    answered_effect: AnsweredEffect | None = None,
-):
+    answered_effect: AnsweredEffect[E] | None = None,
+) -> URLPattern:
     """A URL pattern for a callback of kind `model` with its effects, registered as `<app label>.<name>`."""
     view = view or CallbackView
     app_label = model._meta.app_label

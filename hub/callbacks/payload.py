@@ -9,14 +9,17 @@ payload is ever a reason to lose its row.
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any, NoReturn
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
+from django.http import HttpRequest
 from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -43,7 +46,7 @@ def clean_text(value: str) -> str:
     return value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
-def clean(value):
+def clean(value: Any) -> Any:
     """`clean_text` applied through a parsed JSON or form structure; numbers stay numbers."""
     if isinstance(value, str):
         return clean_text(value)
@@ -54,7 +57,7 @@ def clean(value):
     return value
 
 
-def jsonable(value):
+def jsonable(value: Any) -> Any:
     """A copy of a cleaned payload fit for a JSON column.
 
     A JSON number stays a number when a float holds it exactly as sent; one that
@@ -136,7 +139,7 @@ def _raw(body: bytes) -> str:
     return clean_text(body.decode("utf-8", "backslashreplace"))
 
 
-def _reject_constant(name):
+def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a number")
 
 
@@ -153,7 +156,7 @@ def _parse_json(body: bytes) -> dict:
     return data
 
 
-def _depth(value) -> int:
+def _depth(value: object) -> int:
     """How deeply objects and arrays nest in `value` (measured without recursion)."""
     deepest, pending = 0, [(value, 1)]
     while pending:
@@ -165,7 +168,7 @@ def _depth(value) -> int:
     return deepest
 
 
-def _pairs_to_dict(pairs) -> dict:
+def _pairs_to_dict(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     """Form pairs to a dict; a repeated key keeps all its values, as a list."""
     data: dict = {}
     for key, value in pairs:
@@ -183,20 +186,25 @@ def _parse_form(body: bytes, *, strict: bool) -> tuple[dict, bool]:
     Bytes that are not UTF-8 (raw or percent-encoded) become U+FFFD; the caller
     then keeps the raw body too.
     """
-    options = {"keep_blank_values": True, "strict_parsing": strict, "max_num_fields": MAX_FIELDS}
     try:
         text, decoded_cleanly = body.decode("utf-8"), True
     except UnicodeDecodeError:
         text, decoded_cleanly = body.decode("utf-8", "replace"), False
     try:
-        pairs = parse_qsl(text, encoding="utf-8", errors="strict", **options)
+        pairs = _form_pairs(text, strict=strict, errors="strict")
     except UnicodeDecodeError:
-        pairs = parse_qsl(text, encoding="utf-8", errors="replace", **options)
+        pairs = _form_pairs(text, strict=strict, errors="replace")
         decoded_cleanly = False
     return _pairs_to_dict(pairs), decoded_cleanly
 
 
-def _parse_multipart(request) -> dict:
+def _form_pairs(text: str, *, strict: bool, errors: str) -> list[tuple[str, str]]:
+    return parse_qsl(
+        text, keep_blank_values=True, strict_parsing=strict, encoding="utf-8", errors=errors, max_num_fields=MAX_FIELDS
+    )
+
+
+def _parse_multipart(request: HttpRequest) -> dict:
     try:
         post, files = request.POST, request.FILES  # Django parses multipart from the body already read
     except SuspiciousOperation as exc:  # more fields or files than Django allows
@@ -207,7 +215,7 @@ def _parse_multipart(request) -> dict:
     return data
 
 
-def parse_body(body: bytes, content_type: str, request=None) -> ParsedBody:
+def parse_body(body: bytes, content_type: str, request: HttpRequest | None = None) -> ParsedBody:
     """Parse a callback body by its content type.
 
     JSON for `application/json` (and `+json`); form for urlencoded; multipart as a
@@ -258,7 +266,7 @@ _AT_DATE_PLUS = re.compile(r"^(\d{4}-\d{2}-\d{2})\+(\d{2}:\d{2})")
 _MONEY = re.compile(r"^\s*(?:([A-Za-z]{3})\s*)?([-+]?\d+(?:\.\d+)?)\s*(?:([A-Za-z]{3}))?\s*$")
 
 
-def parse_money(value) -> tuple[Decimal, str]:
+def parse_money(value: object) -> tuple[Decimal, str]:
     """AT's money strings ("KES 0.8000", "10 KES", "0.8") or numbers, as (Decimal, currency or "").
 
     Rounded half-even to the 4 decimal places a money column holds: AT sends
@@ -285,7 +293,7 @@ class Payload:
         self.data = data
         self._folded = {str(k).lower(): k for k in data}
 
-    def get(self, name: str):
+    def get(self, name: str) -> Any:
         """The field's value (the last one of a repeated form field), or None."""
         key = name if name in self.data else self._folded.get(name.lower())
         if key is None:
@@ -295,7 +303,7 @@ class Payload:
             value = value[-1]
         return value
 
-    def _present(self, name: str, required: bool):
+    def _present(self, name: str, required: bool) -> Any:
         """The value, or None when absent or blank (an error if required)."""
         value = self.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -323,10 +331,10 @@ class Payload:
         try:
             if isinstance(value, bool):
                 raise ValueError
-            number = Decimal(str(value))
-            if number != number.to_integral_value():
+            exact = Decimal(str(value))
+            if exact != exact.to_integral_value():
                 raise ValueError
-            number = int(number)
+            number = int(exact)
         except (ValueError, InvalidOperation):
             raise CallbackError(f"field '{name}' must be a whole number") from None
         if not minimum <= number <= maximum:

@@ -6,6 +6,7 @@ path to it is the same for every kind.
 
 import json
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections, router
@@ -28,6 +29,7 @@ from .spool import spool
 
 logger = logging.getLogger("hub.callbacks")
 
+
 def read_body(request) -> bytes:
     """The body, refused with 413 above AT_CALLBACK_MAX_BYTES (before Django's own 400)."""
     limit = settings.AT_CALLBACK_MAX_BYTES
@@ -46,7 +48,9 @@ def read_body(request) -> bytes:
 class CallbackView(APIView):
     """Receives one kind of AT callback (`kind`, set by `callback_path`)."""
 
-    kind: CallbackKind | None = None
+    #: Set by `callback_path` (`as_view(kind=...)`, which needs the class attribute to exist); a mounted view
+    #: always has one, so it is typed without None.
+    kind: CallbackKind[Any] = None  # type: ignore[assignment]
     http_method_names = ["post"]
     authentication_classes = ()
     permission_classes = (WebhookSourcePermission, WebhookTokenPermission)

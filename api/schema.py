@@ -66,7 +66,7 @@ def is_callback(callback) -> bool:
         "description": "One number, a comma-separated list, or a JSON list; any format, normalised to E.164.",
     }
 )
-class PhonesField(serializers.JSONField):
+class PhonesField(serializers.CharField):
     pass
 
 

@@ -11,6 +11,7 @@
 
 from django.contrib import admin
 from django.db.models import Count, prefetch_related_objects
+from django.http import Http404
 from drf_spectacular.utils import (
     OpenApiParameter,
     PolymorphicProxySerializer,
@@ -20,7 +21,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -90,6 +91,13 @@ class ReadViewSet(ReadAPIView, ReadOnlyModelViewSet):
     def filter_queryset(self, queryset):
         # Filters belong to the list; a detail is found by its id alone.
         return super().filter_queryset(queryset) if self.action == "list" else queryset
+
+    def get_object(self):
+        try:
+            return super().get_object()
+        except Http404:
+            name = self.get_serializer_class().Meta.model._meta.verbose_name
+            raise NotFound(f"No {name} with id {self.kwargs['pk'][:40]!r}.") from None
 
     def paginate_queryset(self, queryset):
         page = super().paginate_queryset(queryset)

@@ -370,7 +370,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
-# The OpenAPI schema at /api/schema/, its docs at /api/docs/ (Swagger UI and Redoc from our own static files).
+# The OpenAPI schema at /api/schema/, its docs at /api/docs/ (Swagger UI from our own static files).
 SPECTACULAR_SETTINGS = {
     "TITLE": "atproject API",
     "DESCRIPTION": (
@@ -385,7 +385,6 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Logging ----------------------------------------------------------------

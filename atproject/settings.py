@@ -68,6 +68,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # AT's callbacks go from here straight to their view: what follows serves browsers.
+    "atproject.middleware.CallbacksSkipPageMiddleware",
     # A Content-Security-Policy on every page (CONTENT_SECURITY_POLICY below).
     "csp.middleware.CSPMiddleware",
     # Serves the admin's static files from gunicorn, with DEBUG off too.

@@ -5,6 +5,7 @@ The checklist they enforce is in docs/ARCHITECTURE.md ("Adding a callback kind o
 
 import ast
 import inspect
+import itertools
 import re
 import tomllib
 from pathlib import Path
@@ -122,3 +123,188 @@ def test_the_framework_imports_no_product():
                 names = [a.name for a in node.names]
             offending += [f"{path.relative_to(BASE_DIR)}: {n}" for n in names if n.split(".")[0] in products]
     assert offending == []
+
+
+# --- The import graph ------------------------------------------------------------
+
+
+def our_packages(base: Path) -> list[str]:
+    """The project's top-level packages: every folder beside manage.py with an `__init__.py`."""
+    return sorted(p.name for p in base.iterdir() if (p / "__init__.py").is_file() and not p.name.startswith("."))
+
+
+def module_paths(base: Path, packages: list[str]) -> dict[str, Path]:
+    """{dotted module name: file} for every module of `packages` (a package is its `__init__.py`)."""
+    modules = {}
+    for package in packages:
+        for path in (base / package).rglob("*.py"):
+            parts = path.relative_to(base).with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def _runtime_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement, at any depth, except those under `if TYPE_CHECKING:` (never executed)."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        test = node.test if isinstance(node, ast.If) else None
+        if isinstance(test, ast.Name | ast.Attribute) and getattr(test, "id", getattr(test, "attr", "")) == (
+            "TYPE_CHECKING"
+        ):
+            skipped.update(id(n) for child in node.body for n in ast.walk(child))
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom) and id(n) not in skipped]
+
+
+def import_graph(base: Path, packages: list[str]) -> dict[str, dict[str, int]]:
+    """{module: {module it imports: line of the first such import}}, between modules of `packages` only."""
+    modules = module_paths(base, packages)
+
+    def known(name: str) -> str | None:
+        while name not in modules and "." in name:  # `import a.b.Name` is an import of a.b
+            name = name.rpartition(".")[0]
+        return name if name in modules else None
+
+    graph: dict[str, dict[str, int]] = {}
+    for module, path in modules.items():
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        edges = graph.setdefault(module, {})
+        for node in _runtime_imports(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                parent = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]) if node.level else ""
+                source = ".".join(p for p in (parent, node.module or "") if p)
+                # `from a import b`: the submodule a.b when there is one, else a name defined in a.
+                targets = [
+                    f"{source}.{alias.name}" if f"{source}.{alias.name}" in modules else source for alias in node.names
+                ]
+            for target in filter(None, map(known, targets)):
+                if target != module:
+                    edges.setdefault(target, node.lineno)
+    return graph
+
+
+def cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm, without recursion)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(graph[root]))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(graph[child])))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return sorted(found)
+
+
+def describe_cycle(graph: dict[str, dict[str, int]], component: list[str]) -> str:
+    """One closed path through `component`, each step with the line of its import: `a → b (a:12) → a (b:3)`.
+
+    (The component's other imports between its members are in `cycle_imports`.)
+    """
+    members = set(component)
+    start = component[0]
+    paths = {start: [start]}
+    queue = [start]
+    while queue:  # breadth first from `start` until an import leads back to it
+        node = queue.pop(0)
+        for child in graph[node]:
+            if child == start:
+                path = [*paths[node], start]
+                steps = [f"{b} ({a}:{graph[a][b]})" for a, b in itertools.pairwise(path)]
+                return " → ".join([start, *steps])
+            if child in members and child not in paths:
+                paths[child] = [*paths[node], child]
+                queue.append(child)
+    return ", ".join(component)
+
+
+def cycle_imports(graph: dict[str, dict[str, int]], component: list[str]) -> list[str]:
+    """Every import between members of `component`, as `module:line imports other`."""
+    return [f"{a}:{graph[a][b]} imports {b}" for a in component for b in graph[a] if b in component]
+
+
+def test_the_import_graph_has_no_cycles():
+    """No two modules of ours import each other, directly or through others.
+
+    What counts: every `import` and `from ... import` statement of every module
+    of our top-level packages (apps, atproject, their tests and migrations),
+    wherever it stands: at the top, or inside a function or a method, since a
+    lazy import only postpones a cycle (it was the way to dodge one here).
+    `from a import b` is an import of the submodule `a.b` when there is one,
+    else of `a` (a name defined in it). Not counted: imports under
+    `if TYPE_CHECKING:` (never executed); the parent packages Python runs
+    first (`import a.b` does not count as importing `a`, so a package whose
+    `__init__` imports its submodules is fine as long as they do not import
+    names back from it); dotted paths in strings (`INSTALLED_APPS`,
+    `send_task`, `import_string`), which are read where they are used; a
+    module importing itself. An app's `AppConfig.ready()` importing its signals
+    or hooks counts like any other import: fine while it closes no cycle.
+
+    Measured as the strongly connected components of that graph (Tarjan's
+    algorithm): any with more than one module fails, named with one closed
+    path through it and the line of each import.
+    """
+    graph = import_graph(BASE_DIR, our_packages(BASE_DIR))
+    assert {"atproject", "hub", "sms", "console"} <= {module.split(".")[0] for module in graph}
+    found = cycles(graph)
+    report = [
+        f"{', '.join(component)}: {describe_cycle(graph, component)}; " + "; ".join(cycle_imports(graph, component))
+        for component in found
+    ]
+    assert found == [], "import cycles (break them; a lazy import does not):\n" + "\n".join(report)
+
+
+def test_the_import_graph_check_finds_lazy_cycles_and_ignores_type_checking_imports(tmp_path):
+    shop = tmp_path / "shop"
+    (shop / "admin").mkdir(parents=True)
+    files = {
+        "__init__.py": "",
+        "models.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .services import place\n",
+        "services.py": "from . import models\n\ndef place():\n    from .tasks import send\n    send()\n",
+        "tasks.py": "from shop.services import place\n",
+        "admin/__init__.py": "from .orders import OrderAdmin\n",
+        "admin/orders.py": "from .common import Base\n\nclass OrderAdmin(Base): ...\n",
+        "admin/common.py": "from shop.models import *\nBase = object\n",
+    }
+    for name, text in files.items():
+        (shop / name).write_text(text)
+    graph = import_graph(tmp_path, our_packages(tmp_path))
+    assert graph["shop.services"] == {"shop.models": 1, "shop.tasks": 4}
+    assert graph["shop.models"] == {}  # under TYPE_CHECKING
+    assert graph["shop.admin"] == {"shop.admin.orders": 1}  # a package importing its submodules
+    assert cycles(graph) == [["shop.services", "shop.tasks"]]
+    assert describe_cycle(graph, ["shop.services", "shop.tasks"]) == (
+        "shop.services → shop.tasks (shop.services:4) → shop.services (shop.tasks:1)"
+    )
+    (shop / "admin/common.py").write_text("from shop.admin import OrderAdmin\n")  # a name back from the package
+    assert cycles(import_graph(tmp_path, ["shop"]))[0] == ["shop.admin", "shop.admin.common", "shop.admin.orders"]

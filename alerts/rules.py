@@ -181,7 +181,7 @@ def stuck_sent(rule: AlertRule, now: datetime) -> list[Condition]:
         "older_than_minutes": rule.window_minutes,
     }
     summary = f"{found['n']} SMS without a final delivery report more than {hours:g} h after they were submitted"
-    link = admin_list("sms.OutboundMessage", status__in=",".join(AWAITING_REPORT), submitted_at__lt=before.isoformat())
+    link = reverse("admin:stuck-messages") + "?" + urlencode({"hours": f"{rule.window_minutes / 60:g}"})
     return [Condition("sms", summary, figures, link)]
 
 

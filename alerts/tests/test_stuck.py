@@ -241,3 +241,17 @@ def _queries(client, viewer, n: int, query) -> int:
 @pytest.mark.parametrize("query", [{}, {"format": "csv"}, {"format": "xlsx"}])
 def test_the_page_and_the_export_run_as_many_queries_for_n_as_for_2n_messages(client, viewer, query):
     assert _queries(client, viewer, 20, query) == _queries(client, viewer, 40, query)
+
+
+def test_the_stuck_in_sent_incident_links_to_the_report(viewer):
+    from alerts import incidents
+    from alerts.models import Incident
+
+    stuck_rule = AlertRule.objects.get(kind=AlertKind.STUCK_SENT)
+    AlertRule.objects.filter(pk=stuck_rule.pk).update(window_minutes=90, min_count=1, enabled=True)
+    sent(["+254711000001", "+254711000002"], sender="MyBrand", ago=timedelta(hours=2))
+    incidents.evaluate(AlertRule.objects.filter(pk=stuck_rule.pk))
+    incident = Incident.objects.get(rule=stuck_rule, resolved_at__isnull=True)
+    assert incident.link == "/admin/stuck-messages/?hours=1.5"
+    page = viewer.get(incident.link)
+    assert [row[:3] for row in table(page)] == [["unknown network", "MyBrand", "2"]]

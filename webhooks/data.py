@@ -1,6 +1,7 @@
 """An event's `data`: the object as the read API shows it (opt-outs and subscriptions, which it does not
 list, in the same style)."""
 
+from collections import defaultdict
 from datetime import UTC
 
 from django.apps import apps
@@ -38,13 +39,22 @@ def _subscription(obj) -> dict:
 OWN = {"sms.optout": _opt_out, "sms.subscription": _subscription}
 
 
-def render(object_label: str, object_id: int) -> dict:
-    """The object's representation now; `{"id": ..., "deleted": true}` when it no longer exists."""
-    from api.serializers import represent
+def render_many(pairs) -> dict:
+    """{(object_label, object_id): data} for many objects: one query per model (and per prefetched child)."""
+    from api.serializers import PREFETCH, represent
 
-    model = apps.get_model(object_label)
-    obj = model._default_manager.filter(pk=object_id).first()
-    if obj is None:
-        return {"id": object_id, "deleted": True}
-    own = OWN.get(object_label)
-    return own(obj) if own else represent(obj)
+    wanted = defaultdict(set)
+    for label, pk in pairs:
+        wanted[label].add(pk)
+    found = {}
+    for label, pks in wanted.items():
+        model = apps.get_model(label)
+        objects = model._default_manager.filter(pk__in=pks)
+        if model in PREFETCH:
+            objects = objects.prefetch_related(*PREFETCH[model])
+        own = OWN.get(label)
+        for obj in objects:
+            found[(label, obj.pk)] = own(obj) if own else represent(obj)
+        for pk in pks - {pk for _label, pk in found if _label == label}:
+            found[(label, pk)] = {"id": pk, "deleted": True}
+    return found

@@ -19,11 +19,11 @@ import urllib3
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Min, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from . import guard, signing
-from .data import render
+from .data import render_many
 from .models import Attempt, Delivery, DeliveryStatus, Endpoint, Event
 
 logger = logging.getLogger("atproject.webhooks")
@@ -38,8 +38,8 @@ DISABLE_AFTER = timedelta(days=1)
 EXCERPT_BYTES = 1024
 #: How far ahead an attempt moves its delivery while it runs (a worker that dies frees it after this).
 LEASE = timedelta(minutes=2)
-#: Deliveries claimed per pass of a delivery task.
-BATCH = 200
+#: Deliveries claimed at once by a delivery task.
+BATCH = 20
 #: A scheduled delivery task not started this long after it was due is taken for lost.
 STALE_WAKE = timedelta(minutes=5)
 
@@ -102,22 +102,18 @@ def wake(endpoint_id: int, at) -> None:
 
 
 def deliver_due(endpoint_id: int) -> int:
-    """Send every due delivery of the endpoint (oldest event first); then wake it for its next retry.
-    Returns how many attempts were made."""
+    """Send every due delivery of the endpoint (oldest event first), a batch at a time; then wake it for its
+    next retry. Returns how many attempts were made."""
     Endpoint.objects.filter(pk=endpoint_id).update(wake_at=None)
     made = 0
     while True:
-        ids = list(
-            Delivery.objects.filter(
-                endpoint_id=endpoint_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=timezone.now()
-            )
-            .order_by("event__created_at", "pk")
-            .values_list("pk", flat=True)[:BATCH]
-        )
-        if not ids:
+        endpoint = Endpoint.objects.filter(pk=endpoint_id).first()
+        if endpoint is None:
+            return made
+        batch = _claim(endpoint)
+        if not batch:
             break
-        for pk in ids:
-            made += attempt(pk)
+        made += _send_batch(endpoint, batch)
     following = Delivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING).aggregate(
         at=Min("next_attempt_at")
     )["at"]
@@ -126,14 +122,99 @@ def deliver_due(endpoint_id: int) -> int:
     return made
 
 
+def lease() -> timedelta:
+    """How long a claimed batch is kept from other workers: long enough to try every delivery in it."""
+    per_try = settings.AT_EVENTS_CONNECT_TIMEOUT + settings.AT_EVENTS_READ_TIMEOUT
+    return max(LEASE, timedelta(seconds=BATCH * per_try))
+
+
+def _claim(endpoint: Endpoint) -> list[Delivery]:
+    """Take the endpoint's next due deliveries (oldest event first), each by one worker only."""
+    now = timezone.now()
+    due = Delivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+    with transaction.atomic():
+        ids = list(
+            due.select_for_update(skip_locked=True).order_by("event__created_at", "pk").values_list("pk", flat=True)[
+                :BATCH
+            ]
+        )
+        if not ids:
+            return []
+        Delivery.objects.filter(pk__in=ids).update(next_attempt_at=now + lease(), claimed_at=now)
+    batch = list(Delivery.objects.filter(pk__in=ids).select_related("event").order_by("event__created_at", "pk"))
+    _render([d.event for d in batch])
+    return batch
+
+
+def _render(events: list[Event]) -> None:
+    """Take the data of events sent for the first time (kept: every attempt sends the same body)."""
+    missing = [e for e in events if e.data is None]
+    if not missing:
+        return
+    found = render_many((e.object_label, e.object_id) for e in missing)
+    for event in missing:
+        event.data = found[(event.object_label, event.object_id)]
+        Event.objects.filter(pk=event.pk, data__isnull=True).update(data=event.data)
+
+
+def _send_batch(endpoint: Endpoint, batch: list[Delivery]) -> int:
+    """Try each claimed delivery once. After a failure to connect the rest of the batch waits for the same
+    retry, untried: an unreachable receiver is not called once per event."""
+    if not endpoint.enabled:
+        Delivery.objects.filter(pk__in=[d.pk for d in batch]).update(
+            status=DeliveryStatus.FAILED, next_attempt_at=None, claimed_at=None, last_error="endpoint disabled"
+        )
+        return 0
+    attempts, delivered, made = [], [], 0
+    unreachable_until = None
+    for index, item in enumerate(batch):
+        attempt, reached = _attempt(endpoint, item)
+        attempts.append(attempt)
+        made += 1
+        if attempt.ok:
+            delivered.append(item.pk)
+            continue
+        retry_at = _failed(item, attempt.error)
+        if not reached:
+            unreachable_until = retry_at
+            untried = [d.pk for d in batch[index + 1 :]]
+            break
+    else:
+        untried = []
+    Attempt.objects.bulk_create(attempts)
+    now = timezone.now()
+    if untried:
+        Delivery.objects.filter(pk__in=untried).update(next_attempt_at=unreachable_until or now, claimed_at=None)
+    if delivered:
+        Delivery.objects.filter(pk__in=delivered).update(
+            status=DeliveryStatus.DELIVERED, tries=F("tries") + 1, last_attempt_at=now, delivered_at=now,
+            next_attempt_at=None, last_error="", claimed_at=None,
+        )
+        if endpoint.failing_since is not None:
+            _back(endpoint, now)
+    elif attempts:
+        _failing(endpoint, now, attempts[-1].error)
+    return made
+
+
+def attempt(delivery_id: int) -> int:
+    """Try one delivery once, if it is still due (claimed first); 1 when a request was made (or refused)."""
+    now = timezone.now()
+    claimed = Delivery.objects.filter(
+        pk=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now
+    ).update(next_attempt_at=now + LEASE, claimed_at=now)
+    if not claimed:
+        return 0
+    item = Delivery.objects.select_related("endpoint", "event").get(pk=delivery_id)
+    _render([item.event])
+    return _send_batch(item.endpoint, [item])
+
+
 # --- One attempt ------------------------------------------------------------------------------------------------
 
 
 def body_of(event: Event) -> bytes:
-    """The delivery's body, the same on every attempt: the data is taken when the event is first sent."""
-    if event.data is None:
-        event.data = render(event.object_label, event.object_id)
-        Event.objects.filter(pk=event.pk, data__isnull=True).update(data=event.data)
+    """The delivery's body, the same on every attempt (the data taken when the event was first sent)."""
     document = {"id": str(event.pk), "type": event.type, "timestamp": event.created_at, "data": event.data}
     return json.dumps(document, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -204,72 +285,56 @@ def _describe(exc: Exception) -> str:
     return type(exc).__name__
 
 
-def attempt(delivery_id: int) -> int:
-    """Try one delivery once, if it is still due (claimed first); 1 when a request was made (or refused)."""
-    now = timezone.now()
-    claimed = Delivery.objects.filter(
-        pk=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now
-    ).update(next_attempt_at=now + LEASE, claimed_at=now)
-    if not claimed:
-        return 0
-    delivery = Delivery.objects.select_related("endpoint", "event").get(pk=delivery_id)
-    endpoint, event = delivery.endpoint, delivery.event
-    if not endpoint.enabled:
-        Delivery.objects.filter(pk=delivery_id).update(
-            status=DeliveryStatus.FAILED, next_attempt_at=None, claimed_at=None, last_error="endpoint disabled"
-        )
-        return 0
+def _attempt(endpoint: Endpoint, item: Delivery) -> tuple[Attempt, bool]:
+    """One request (not saved yet), and whether the receiver was reached at all."""
+    event = item.event
     body = body_of(event)
-    started = time.monotonic()
     sent_at = timezone.now()
-    status, excerpt, error = None, b"", ""
+    started = time.monotonic()
+    status, excerpt, error, reached = None, b"", "", True
     try:
-        status, excerpt = _post(
-            endpoint.url, body, signing.headers(endpoint.signing_secrets(sent_at), str(event.pk),
-                                                int(sent_at.timestamp()), body),
-        )
-    except (guard.Refused, urllib3.exceptions.HTTPError, OSError) as exc:
+        signed = signing.headers(endpoint.signing_secrets(sent_at), str(event.pk), int(sent_at.timestamp()), body)
+        status, excerpt = _post(endpoint.url, body, signed)
+    except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError, guard.Refused) as exc:
+        error, reached = _describe(exc), False
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
         error = _describe(exc)
-    duration = int((time.monotonic() - started) * 1000)
     ok = status is not None and 200 <= status < 300
     if status is not None and not ok:
         error = f"HTTP {status}" + (" (redirects are not followed)" if 300 <= status < 400 else "")
-    Attempt.objects.create(
-        delivery_id=delivery_id, at=sent_at, status_code=status, ok=ok, duration_ms=duration, error=error,
+    attempt = Attempt(
+        delivery_id=item.pk, at=sent_at, status_code=status, ok=ok,
+        duration_ms=int((time.monotonic() - started) * 1000), error=error,
         response_excerpt=excerpt.decode("utf-8", "replace"),
     )
-    if ok:
-        _succeeded(delivery, endpoint)
-    else:
-        _failed(delivery, endpoint, error)
-    return 1
+    return attempt, reached
 
 
-def _succeeded(delivery: Delivery, endpoint: Endpoint) -> None:
+def _failed(item: Delivery, error: str):
+    """Record a failed try of `item`; returns when it is tried again (None: given up)."""
     now = timezone.now()
-    Delivery.objects.filter(pk=delivery.pk).update(
-        status=DeliveryStatus.DELIVERED, tries=delivery.tries + 1, last_attempt_at=now, delivered_at=now,
-        next_attempt_at=None, last_error="", claimed_at=None,
-    )
-    if endpoint.failing_since is not None:
-        # The receiver is back: what waits for a retry goes now, not at its backoff's end.
-        Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
-        Delivery.objects.filter(
-            endpoint_id=endpoint.pk, status=DeliveryStatus.PENDING, next_attempt_at__gt=now, claimed_at__isnull=True
-        ).update(next_attempt_at=now)
-        logger.info("Webhook endpoint #%s answers again; its waiting deliveries are sent now", endpoint.pk)
-
-
-def _failed(delivery: Delivery, endpoint: Endpoint, error: str) -> None:
-    now = timezone.now()
-    tries = delivery.tries + 1
+    tries = item.tries + 1
     delay = retry_delay(tries)
     fields = {"tries": tries, "last_attempt_at": now, "last_error": error[:300], "claimed_at": None}
-    if delay is None:
+    retry_at = None if delay is None else now + timedelta(seconds=delay)
+    if retry_at is None:
         fields.update(status=DeliveryStatus.FAILED, next_attempt_at=None)
     else:
-        fields.update(next_attempt_at=now + timedelta(seconds=delay))
-    Delivery.objects.filter(pk=delivery.pk).update(**fields)
+        fields.update(next_attempt_at=retry_at)
+    Delivery.objects.filter(pk=item.pk).update(**fields)
+    return retry_at
+
+
+def _back(endpoint: Endpoint, now) -> None:
+    """The receiver answers again: what waits for a retry goes now, not at its backoff's end."""
+    Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+    Delivery.objects.filter(
+        endpoint_id=endpoint.pk, status=DeliveryStatus.PENDING, next_attempt_at__gt=now, claimed_at__isnull=True
+    ).update(next_attempt_at=now)
+    logger.info("Webhook endpoint #%s answers again; its waiting deliveries are sent now", endpoint.pk)
+
+
+def _failing(endpoint: Endpoint, now, error: str) -> None:
     Endpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(failing_since=now)
     since = endpoint.failing_since or now
     if now - since >= DISABLE_AFTER:
@@ -285,7 +350,7 @@ def disable(endpoint: Endpoint, reason: str) -> None:
     if not changed:
         return
     Delivery.objects.filter(endpoint_id=endpoint.pk, status=DeliveryStatus.PENDING).update(
-        status=DeliveryStatus.FAILED, next_attempt_at=None, last_error="endpoint disabled"
+        status=DeliveryStatus.FAILED, next_attempt_at=None, claimed_at=None, last_error="endpoint disabled"
     )
     from .outbox import forget_wanted_types
 

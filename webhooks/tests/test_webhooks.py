@@ -83,10 +83,11 @@ def test_a_receiver_down_for_a_while_gets_every_event_once_it_is_back(client):
     for n in range(5):
         inbound(client, n)
     deliver_all()
-    assert Attempt.objects.count() == 5
-    assert set(Attempt.objects.values_list("error", flat=True)) == {"connection refused or unreachable"}
-    waits = [d.next_attempt_at - d.last_attempt_at for d in Delivery.objects.all()]
-    assert all(timedelta(seconds=3) < w < timedelta(seconds=7) for w in waits), waits  # the first retry: ~5 s
+    # One try: the other events of the batch wait for the same retry, untried (no call per event to a dead host).
+    (attempt,) = Attempt.objects.all()
+    assert attempt.error == "connection refused or unreachable" and attempt.status_code is None
+    waits = {d.next_attempt_at - attempt.at for d in Delivery.objects.all()}
+    assert len(waits) == 1 and timedelta(seconds=3) < waits.pop() < timedelta(seconds=7)  # the first retry: ~5 s
     endpoint.refresh_from_db()
     assert endpoint.failing_since is not None
     receiver = Receiver(port=port)
@@ -452,7 +453,7 @@ def test_the_done_when_in_small_every_delivered_message_of_a_1000_recipient_send
     for n, message in enumerate(messages):
         if n == 500:
             deliver_all()  # the receiver is down for the first half
-            assert Attempt.objects.filter(ok=False).count() >= 500
+            assert Attempt.objects.filter(ok=False).exists()
             assert not Attempt.objects.filter(ok=True).exists()
             receiver = Receiver(port=port)
         payload = {"id": message.at_message_id, "status": "Success", "phoneNumber": message.phone}

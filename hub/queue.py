@@ -435,7 +435,9 @@ def clear() -> None:
         DBTaskResult.objects.all().delete()
         return
     connection = _queue().connection
-    keys = list(connection.scan_iter("rq:*", count=1000))
+    # Jobs, results and registries; not the running workers' own keys nor the scheduler's lock.
+    kept = ("rq:worker", "rq:scheduler", "rq:queues")
+    keys = [k for k in connection.scan_iter("rq:*", count=1000) if not k.decode().startswith(kept)]
     for start in range(0, len(keys), 1000):
         connection.delete(*keys[start : start + 1000])
 

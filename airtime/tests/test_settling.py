@@ -100,6 +100,7 @@ def submitted(request_id="ATQid_1", amount="100") -> AirtimeTransaction:
 # --- A worker that died during the call to AT -------------------------------------------------------------
 
 
+@pytest.mark.queue
 @pytest.mark.django_db(transaction=True)
 def test_a_transaction_whose_worker_died_is_unknown_and_never_sent_again():
     """AT may have delivered it (and would refuse a repeat): it is not queued again."""
@@ -154,6 +155,7 @@ def test_a_status_that_matched_nothing_is_applied_when_its_transaction_becomes_u
     assert AirtimeStatusEvent.objects.get().transaction == txn
 
 
+@pytest.mark.queue
 @pytest.mark.django_db(transaction=True)
 def test_a_read_timeout_then_ats_status_settles_it(client):
     (txn,) = services.queue_airtime([PHONE], "100", "KES")
@@ -241,6 +243,7 @@ def test_failed_repeated_gives_the_amount_back_once(client):
     assert spent() == Decimal("300")
 
 
+@pytest.mark.queue
 @pytest.mark.django_db(transaction=True)
 def test_success_before_the_sends_answer_was_stored(client):
     """AT's status comes while the worker still waits for AT's answer: both are kept, the status wins."""
@@ -265,6 +268,7 @@ def test_success_before_the_sends_answer_was_stored(client):
     assert spent() == Decimal("100")
 
 
+@pytest.mark.queue
 @pytest.mark.django_db(transaction=True)
 def test_a_slow_answer_after_reaping_gives_the_transaction_its_request_id(client):
     """The worker was only slow: the reaper marked it unknown, then AT's answer came; AT's status then links."""

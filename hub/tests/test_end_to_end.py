@@ -28,7 +28,7 @@ from sms.models import OutboundMessage
 from ussd.models import UssdEnd, UssdSession
 from voice.models import Call, KeyAction, KeypadOption, VoiceFlow
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.queue, pytest.mark.django_db(transaction=True)]
 
 API_KEY = "e2e-simulator-key"
 BASE_DIR = Path(settings.BASE_DIR)

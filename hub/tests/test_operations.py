@@ -35,8 +35,12 @@ from sms.services import queue_sms
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.mark.queue
 def test_a_worker_killed_mid_send_leaves_nothing_sent_twice_or_lost(settings):
-    """A real worker is killed with SIGKILL while AT (a simulator that answers after 60 s) has the request."""
+    """A real worker is killed with SIGKILL while AT (a simulator that answers after 60 s) has the request.
+
+    The whole process group, as when its machine dies: with Redis, RQ's work horse (a forked child running the
+    task) goes with the worker."""
     from hub.tests.test_end_to_end import _answers, database_url, free_port, wait_until
 
     sim_port = free_port()
@@ -64,13 +68,14 @@ def test_a_worker_killed_mid_send_leaves_nothing_sent_twice_or_lost(settings):
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         wait_until(lambda: _answers(f"http://127.0.0.1:{sim_port}/phone/log"), 30, "the simulator")
         queue_sms(["+254711000001"], "Hello")
         wait_until(lambda: OutboundMessage.objects.filter(status=OutboundStatus.SENDING).exists(), 30, "sending")
         time.sleep(0.5)  # the request is with "AT" now
-        worker.send_signal(signal.SIGKILL)
+        os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
         assert [t.status for t in queued_tasks()] == ["RUNNING"]  # no worker would ever run it again
         reaped = maintenance.reap(timedelta(0))
@@ -88,6 +93,7 @@ def test_a_worker_killed_mid_send_leaves_nothing_sent_twice_or_lost(settings):
                 process.wait()
 
 
+@pytest.mark.queue
 def test_reaper_marks_stuck_airtime_unknown_and_never_sends_it_again():
     """AT may have delivered it before the worker died (and would refuse a repeat): AT's status or staff settle it."""
     (txn,) = queue_airtime(["+254711000001"], "10", "KES")
@@ -104,6 +110,7 @@ def test_reaper_marks_stuck_airtime_unknown_and_never_sends_it_again():
     assert (txn.status, txn.attempts) == (OutboundStatus.UNKNOWN, 1)
 
 
+@pytest.mark.queue
 def test_recent_sends_are_not_reaped():
     queue_sms(["+254711000001"], "Hello")
     OutboundMessage.claim(OutboundMessage.objects.values_list("pk", flat=True))
@@ -111,6 +118,7 @@ def test_recent_sends_are_not_reaped():
     assert OutboundMessage.objects.get().status == OutboundStatus.SENDING
 
 
+@pytest.mark.queue
 def test_prune_deletes_only_old_events_and_finished_tasks(client, settings):
     post_callback(client, "/api/sms/delivery-reports", {"id": "ATXid_old", "status": "Success"})
     post_callback(client, "/api/sms/delivery-reports", {"id": "ATXid_new", "status": "Success"})
@@ -187,6 +195,7 @@ def test_backfill_inbound_from_ats_inbox(settings):
     assert InboundMessage.objects.count() == 2  # deduplicated by id
 
 
+@pytest.mark.queue
 def test_healthz_reports_queue_depth_age_and_workers(client):
     queue_sms(["+254711000001"], "Hello")
     backdate_tasks(timedelta(seconds=30))

@@ -1,6 +1,14 @@
-"""`python manage.py worker`: run queued tasks (sends), and outlive database outages.
+"""`python manage.py worker`: run queued tasks (sends) on whichever backend is configured, and outlive
+database outages.
 
-django-tasks-db's `db_worker` exits on the first database error (an SQLite
+TASKS_BACKEND=redis: an RQ worker (`hub.queue.rq_worker`: a forked work horse
+per task) with its scheduler, which moves delayed retries to the queue when they
+are due (one worker at a time holds the scheduler's lock; another takes over when
+it stops). A task the database failed runs again after a growing pause
+(`hub.queue`'s exception handler). Start as many as you like, on any node that
+reaches Redis and the database.
+
+TASKS_BACKEND=database (default): django-tasks-db's `db_worker` exits on the first database error (an SQLite
 lock held longer than its busy timeout, a PostgreSQL restart), and sends stop
 until someone restarts it. This worker waits for the database instead, with a
 growing pause (1 s, 2 s, ... at most 30 s), and carries on by itself. A task
@@ -15,13 +23,15 @@ import logging
 import time
 from datetime import timedelta
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django_tasks_db.compat import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
+
+from hub import queue
 
 logger = logging.getLogger("atproject.worker")
 
@@ -92,7 +102,10 @@ class ResilientWorker(Worker):
 
 
 class Command(BaseCommand):
-    help = "Run the task worker (sends to AT); it waits out database outages instead of exiting."
+    help = (
+        "Run the task worker (sends to AT) for the configured backend (TASKS_BACKEND: the database, or RQ on "
+        "Redis); it waits out database outages instead of exiting."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--queue-name", default=DEFAULT_TASK_QUEUE_NAME, help="Queues, comma-separated ('*': all).")
@@ -103,6 +116,9 @@ class Command(BaseCommand):
         parser.add_argument("--no-startup-delay", action="store_false", dest="startup_delay")
 
     def handle(self, *args, queue_name, interval, batch, max_tasks, worker_id, startup_delay, verbosity, **options):
+        if queue.uses_redis():
+            self.run_rq(queue_name, batch, max_tasks, worker_id, verbosity)
+            return
         if verbosity > 1:
             logging.getLogger("django_tasks_db").setLevel(logging.DEBUG)
         worker = ResilientWorker(
@@ -117,3 +133,17 @@ class Command(BaseCommand):
         )
         worker.configure_signals()
         worker.run()
+
+    def run_rq(self, queue_name, batch, max_tasks, worker_id, verbosity) -> None:
+        if queue_name not in (DEFAULT_TASK_QUEUE_NAME, "*"):
+            raise CommandError(f"--queue-name: with TASKS_BACKEND=redis the one queue is {DEFAULT_TASK_QUEUE_NAME!r}")
+        # The work horses are forked: none may share this process's database connections.
+        for connection in connections.all(initialized_only=True):
+            connection.close()
+        worker = queue.rq_worker(name=worker_id)
+        worker.work(
+            burst=batch,
+            max_jobs=max_tasks,
+            with_scheduler=True,
+            logging_level="DEBUG" if verbosity > 1 else "WARNING" if verbosity == 0 else "INFO",
+        )

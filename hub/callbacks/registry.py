@@ -19,10 +19,10 @@ from .models import Arrival, CallbackEvent, InsertEffect
 #: The kind's event model.
 E = TypeVar("E", bound=CallbackEvent)
 
-#: A callback's effect on the rest of the system: runs once, in the row's transaction.
-Effect = Callable[[E, Arrival], None]
+#: A callback's effect on the rest of the system: runs once, in the row's transaction (what it returns is ignored).
+Effect = Callable[[E, Arrival], object]
 #: The effect of an interactive callback replayed from the spool: its caller got `answer` meanwhile.
-AnsweredEffect = Callable[[E, str, Arrival], None]
+AnsweredEffect = Callable[[E, str, Arrival], object]
 #: The effect as SQL run in the storing INSERT itself (PostgreSQL), from the row's values and the
 #: connection it will run on; or None.
 InsertEffectFactory = Callable[[dict[str, Any], BaseDatabaseWrapper], InsertEffect | None]

@@ -157,7 +157,7 @@ class HubCollector:
                     family.add_metric([product, row["status"], window], row["n"])
             waited = ExpressionWrapper(F("submitted_at") - F("created_at"), output_field=DurationField())
             rows = (
-                model.objects.filter(submitted_at__gte=now - HOUR)
+                model.objects.filter(created_at__gte=now - HOUR, submitted_at__isnull=False)
                 .annotate(waited=waited)
                 .annotate(bucket=_bucket("waited", SUBMIT_EDGES, lambda s: timedelta(seconds=s)))
                 .order_by()
@@ -170,8 +170,8 @@ class HubCollector:
         yield family
         histogram = HistogramMetricFamily(
             "atproject_send_submit_seconds",
-            "Requests AT answered in the last hour, by seconds from queued to AT's answer (the queue's wait, "
-            "retries and AT's own answer time), per product.",
+            "Requests created in the last hour that AT answered, by seconds from queued to AT's answer (the "
+            "queue's wait, retries and AT's own answer time), per product.",
             labels=["product"],
         )
         for product, counts, total in latency:

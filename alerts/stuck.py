@@ -52,7 +52,12 @@ def default_hours() -> Decimal:
     rule = AlertRule.objects.filter(kind=AlertKind.STUCK_SENT).order_by("-enabled", "pk").only("window_minutes").first()
     if rule is None:
         return DEFAULT_HOURS
-    return (Decimal(rule.window_minutes) / 60).quantize(Decimal("0.01")).normalize()
+    return (Decimal(rule.window_minutes) / 60).quantize(Decimal("0.01"))
+
+
+def plain(hours: Decimal) -> str:
+    """Hours as people write them: 6, 1.5, 10 (never 6.00 or 1E+1)."""
+    return format(hours.normalize(), "f")
 
 
 def parse_hours(value: str | None) -> Decimal:
@@ -123,7 +128,7 @@ def _bad_request(error: str) -> JsonResponse:
 
 
 def _query(hours, **extra) -> str:
-    return "?" + urlencode({"hours": format(hours, "f"), **extra})
+    return "?" + urlencode({"hours": plain(hours), **extra})
 
 
 @require_safe
@@ -156,8 +161,8 @@ def stuck_view(request):
     context = {
         **admin.site.each_context(request),
         "title": _("Messages stuck without a final delivery report"),
-        "hours": hours,
-        "default_hours": default_hours(),
+        "hours": plain(hours),
+        "default_hours": plain(default_hours()),
         "rows": rows,
         "total": sum(row["messages"] for row in rows),
         "oldest": min((row["oldest"] for row in rows), default=None),

@@ -127,6 +127,14 @@ def test_hours_defaults_to_the_stuck_rule_window_and_can_be_changed(viewer):
     assert "No message has waited more than 5 hours" in viewer.get(URL, {"hours": "5"}).content.decode()
 
 
+@pytest.mark.parametrize(("minutes", "shown"), [(600, "10"), (90, "1.5"), (20, "0.33")])
+def test_hours_are_shown_as_people_write_them(viewer, minutes, shown):
+    AlertRule.objects.filter(kind=AlertKind.STUCK_SENT).update(window_minutes=minutes)
+    html = viewer.get(URL).content.decode()
+    assert f'value="{shown}"' in html and f"Default: {shown} hours" in html
+    assert 'value="20"' in viewer.get(URL, {"hours": "2E+1"}).content.decode()
+
+
 def test_without_a_stuck_rule_the_default_is_six_hours(viewer):
     AlertRule.objects.filter(kind=AlertKind.STUCK_SENT).delete()
     assert 'value="6"' in viewer.get(URL).content.decode()

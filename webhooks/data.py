@@ -39,9 +39,23 @@ def _subscription(obj) -> dict:
 OWN = {"sms.optout": _opt_out, "sms.subscription": _subscription}
 
 
+def _represent_all(model, objects: list) -> list[dict]:
+    """The read API's representation of many objects of one model: one serializer for all of them (building
+    one per object costs the most, by far)."""
+    from api import serializers
+
+    many = getattr(serializers, "represent_many", None)
+    if many is not None:
+        return many(objects)
+    serializer = serializers.SERIALIZERS.get(model)
+    if serializer is None:
+        return [serializers.represent(obj) for obj in objects]
+    return serializers._plain(serializer(objects, many=True).data)
+
+
 def render_many(pairs) -> dict:
     """{(object_label, object_id): data} for many objects: one query per model (and per prefetched child)."""
-    from api.serializers import PREFETCH, represent
+    from api.serializers import PREFETCH
 
     wanted = defaultdict(set)
     for label, pk in pairs:
@@ -52,9 +66,11 @@ def render_many(pairs) -> dict:
         objects = model._default_manager.filter(pk__in=pks)
         if model in PREFETCH:
             objects = objects.prefetch_related(*PREFETCH[model])
+        objects = list(objects)
         own = OWN.get(label)
-        for obj in objects:
-            found[(label, obj.pk)] = own(obj) if own else represent(obj)
-        for pk in pks - {pk for _label, pk in found if _label == label}:
+        shown = [own(obj) for obj in objects] if own else _represent_all(model, objects)
+        for obj, data in zip(objects, shown, strict=True):
+            found[(label, obj.pk)] = data
+        for pk in pks - {obj.pk for obj in objects}:
             found[(label, pk)] = {"id": pk, "deleted": True}
     return found

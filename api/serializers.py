@@ -6,14 +6,15 @@ E.164 (as given when a number has no E.164 form: a SIP address, a withheld calle
 times in ISO 8601 in UTC (`2026-12-02T13:25:49.123456Z`), money as a decimal string beside its currency.
 
 Children come with their parent, oldest first: a message's delivery reports, a call's timeline (AT's instruction
-requests and events), a USSD session's hops. The list views prefetch them (`PREFETCH`), so a page costs the
-same number of queries for 10 rows as for 200.
+requests and events), a USSD session's hops. The list views read them for a whole page at once
+(`prefetch_children`), so a page costs the same number of queries for 10 rows as for 200.
 """
 
+from dataclasses import dataclass
 from datetime import UTC
 
 from django.db import models
-from django.db.models import Prefetch
+from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -306,17 +307,54 @@ SERIALIZERS = {
     OutboundCall: CallRequestSerializer,
 }
 
-#: What each model's list reads with it, so that a page is read in a fixed number of queries.
-PREFETCH = {
-    OutboundMessage: (Prefetch("delivery_reports", queryset=DeliveryReport.objects.order_by("received_at", "pk")),),
+
+@dataclass(frozen=True)
+class Children:
+    """The rows of `model` under a parent (by the foreign key `parent`), in `order`, shown as `name`."""
+
+    name: str
+    model: type
+    parent: str
+    order: tuple = ("received_at", "pk")
+
+
+#: What each model's rows are shown with, read for a whole page at once (`prefetch_children`).
+CHILDREN = {
+    OutboundMessage: (Children("delivery_reports", DeliveryReport, "message"),),
     Call: (
-        Prefetch("instructions", queryset=VoiceInstruction.objects.order_by("received_at", "pk")),
-        Prefetch("events", queryset=VoiceEvent.objects.order_by("received_at", "pk")),
-        Prefetch("recordings", queryset=Recording.objects.order_by("received_at", "pk")),
-        Prefetch("outbound_requests", queryset=OutboundCall.objects.order_by("created_at", "pk")),
+        Children("instructions", VoiceInstruction, "call"),
+        Children("events", VoiceEvent, "call"),
+        Children("recordings", Recording, "call"),
+        Children("outbound_requests", OutboundCall, "call", ("created_at", "pk")),
     ),
-    UssdSession: (Prefetch("hops", queryset=UssdHop.objects.order_by("received_at", "pk")),),
+    UssdSession: (Children("hops", UssdHop, "session"),),
 }
+
+
+def prefetch_children(rows) -> None:
+    """Read the children of `rows` (of one model) with one query per kind of child, as prefetch_related does.
+
+    Django's prefetch_related builds a filtered queryset per parent row, which took most of the time of a
+    page of 200 messages (a millisecond a row); here the children are grouped in one pass and each parent's
+    related manager is given its list, so `parent.delivery_reports.all()` reads no more. Children a row
+    already has (prefetched elsewhere) are kept.
+    """
+    rows = list(rows)
+    if not rows:
+        return
+    for spec in CHILDREN.get(type(rows[0]), ()):
+        wanted = [row for row in rows if spec.name not in getattr(row, "_prefetched_objects_cache", {})]
+        if not wanted:
+            continue
+        attname = spec.model._meta.get_field(spec.parent).attname
+        by_parent = {row.pk: [] for row in wanted}
+        children = spec.model._default_manager.filter(**{f"{attname}__in": list(by_parent)}).order_by(*spec.order)
+        for child in children:
+            by_parent[getattr(child, attname)].append(child)
+        for row in wanted:
+            cached = QuerySet(model=spec.model)
+            cached._result_cache, cached._prefetch_done = by_parent[row.pk], True
+            row.__dict__.setdefault("_prefetched_objects_cache", {})[spec.name] = cached
 
 
 def _plain(value):
@@ -334,12 +372,10 @@ def represent(obj) -> dict:
     JSON-ready dict.
 
     Its children are read from the database here (a message's delivery reports, a call's timeline, a session's
-    hops) unless `obj` came with them prefetched (`PREFETCH`). Raises TypeError for any other object.
+    hops) unless `obj` came with them (`prefetch_children`). Raises TypeError for any other object.
     """
     serializer = SERIALIZERS.get(type(obj))
     if serializer is None:
         raise TypeError(f"the read API does not show {type(obj).__name__} objects")
-    model = type(obj)
-    if model in PREFETCH and not getattr(obj, "_prefetched_objects_cache", None):
-        models.prefetch_related_objects([obj], *PREFETCH[model])
+    prefetch_children([obj])
     return _plain(serializer(obj).data)

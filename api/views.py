@@ -6,11 +6,11 @@
   subscriber timeline shows the kinds of objects the user may view.
 - Errors `{"error": "..."}`: 400 naming the parameter, 401, 403, 404.
 - Lists in cursor pages by id, newest first (`api.pagination`), filtered by `api.filters`; each page is read
-  in a fixed number of queries, whatever its size (the children are prefetched).
+  in a fixed number of queries, whatever its size (the children are read for the whole page at once).
 """
 
 from django.contrib import admin
-from django.db.models import Count, prefetch_related_objects
+from django.db.models import Count
 from django.http import Http404
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -74,7 +74,7 @@ class ReadAPIView:
 
 
 class ReadViewSet(ReadAPIView, ReadOnlyModelViewSet):
-    """A list (cursor pages, filters) and a detail of one model, its children prefetched."""
+    """A list (cursor pages, filters) and a detail of one model, with their children."""
 
     pagination_class = IdCursorPagination
     filter_backends = (ApiFilters,)
@@ -82,11 +82,7 @@ class ReadViewSet(ReadAPIView, ReadOnlyModelViewSet):
     filters = ()
 
     def get_queryset(self):
-        model = self.get_serializer_class().Meta.model
-        rows = model._default_manager.all()
-        if model in api_serializers.PREFETCH:
-            rows = rows.prefetch_related(*api_serializers.PREFETCH[model])
-        return rows
+        return self.get_serializer_class().Meta.model._default_manager.all()
 
     def filter_queryset(self, queryset):
         # Filters belong to the list; a detail is found by its id alone.
@@ -94,10 +90,12 @@ class ReadViewSet(ReadAPIView, ReadOnlyModelViewSet):
 
     def get_object(self):
         try:
-            return super().get_object()
+            obj = super().get_object()
         except Http404:
             name = self.get_serializer_class().Meta.model._meta.verbose_name
             raise NotFound(f"No {name} with id {self.kwargs['pk'][:40]!r}.") from None
+        self.complete([obj])
+        return obj
 
     def paginate_queryset(self, queryset):
         page = super().paginate_queryset(queryset)
@@ -107,6 +105,7 @@ class ReadViewSet(ReadAPIView, ReadOnlyModelViewSet):
 
     def complete(self, rows: list) -> None:
         """Add to a page's rows what their serializer needs from other tables, for the whole page at once."""
+        api_serializers.prefetch_children(rows)
 
 
 def _list_and_detail(name: str, description: str):
@@ -162,6 +161,7 @@ class BatchViewSet(ReadViewSet):
     )
 
     def complete(self, rows):
+        super().complete(rows)
         counts = {row.pk: {} for row in rows}
         per_status = (
             OutboundMessage.objects.filter(batch__in=list(counts))
@@ -335,9 +335,8 @@ class PhoneTimelineView(ReadAPIView, APIView):
         by_model = {}
         for event in page.events:
             by_model.setdefault(type(event.obj), []).append(event.obj)
-        for model, rows in by_model.items():  # what the timeline left out for the admin (read once per kind)
-            if model in api_serializers.PREFETCH:
-                prefetch_related_objects(rows, *api_serializers.PREFETCH[model])
+        for rows in by_model.values():  # what the timeline left out for the admin (read once per kind)
+            api_serializers.prefetch_children(rows)
         when = api_serializers.UtcDateTimeField()
         state = timeline.current_state(e164, access)
         url = remove_query_param(remove_query_param(request.build_absolute_uri(), "before"), "after")

@@ -47,6 +47,7 @@ def _represent_all(model, objects: list) -> list[dict]:
     many = getattr(serializers, "represent_many", None)
     if many is not None:
         return many(objects)
+    serializers.prefetch_children(objects)
     serializer = serializers.SERIALIZERS.get(model)
     if serializer is None:
         return [serializers.represent(obj) for obj in objects]
@@ -54,19 +55,14 @@ def _represent_all(model, objects: list) -> list[dict]:
 
 
 def render_many(pairs) -> dict:
-    """{(object_label, object_id): data} for many objects: one query per model (and per prefetched child)."""
-    from api.serializers import PREFETCH
-
+    """{(object_label, object_id): data} for many objects: one query per model (and per kind of child)."""
     wanted = defaultdict(set)
     for label, pk in pairs:
         wanted[label].add(pk)
     found = {}
     for label, pks in wanted.items():
         model = apps.get_model(label)
-        objects = model._default_manager.filter(pk__in=pks)
-        if model in PREFETCH:
-            objects = objects.prefetch_related(*PREFETCH[model])
-        objects = list(objects)
+        objects = list(model._default_manager.filter(pk__in=pks))
         own = OWN.get(label)
         shown = [own(obj) for obj in objects] if own else _represent_all(model, objects)
         for obj, data in zip(objects, shown, strict=True):

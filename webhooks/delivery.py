@@ -216,7 +216,10 @@ def attempt(delivery_id: int) -> int:
 def body_of(event: Event) -> bytes:
     """The delivery's body, the same on every attempt (the data taken when the event was first sent)."""
     document = {"id": str(event.pk), "type": event.type, "timestamp": event.created_at, "data": event.data}
-    return json.dumps(document, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False).encode()
+    # Keys sorted: the data comes back from a jsonb column in its own order, and the body must not change.
+    return json.dumps(
+        document, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False, sort_keys=True
+    ).encode()
 
 
 _pools: dict[tuple, urllib3.HTTPConnectionPool] = {}

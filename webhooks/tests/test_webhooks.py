@@ -15,6 +15,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+import webhooks
 from api.serializers import represent
 from hub.testing import load_payload, post_callback, strand_waiting_tasks
 from sms import services
@@ -468,3 +469,35 @@ def test_the_done_when_in_small_every_delivered_message_of_a_1000_recipient_send
     finally:
         receiver.close()
     assert time.monotonic() - started < 60
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement delivery report is PostgreSQL's")
+def test_on_postgresql_a_delivery_reports_event_is_written_by_the_reports_own_statement(client, receiver, stub_at):
+    services.queue_sms(["+254711000001", "+254711000002", "+254711000003"], "Hello")
+    deliver_all()
+    first, second, third = OutboundMessage.objects.order_by("pk")
+
+    def report(message, status="Success"):
+        payload = {"id": message.at_message_id, "status": status, "phoneNumber": message.phone}
+        with CaptureQueriesContext(connection) as captured:
+            assert post_callback(client, "/api/sms/delivery-reports", payload).status_code == 200
+        return [q["sql"] for q in captured.captured_queries]
+
+    without = report(first)
+    endpoint = endpoint_for(receiver.url, "sms.delivered")
+    assert webhooks.wants("sms.delivered")  # what the process learns once every few seconds
+    with_endpoint = report(second)
+    tasks = [q for q in with_endpoint if "django_tasks" in q]  # the dispatcher woken (once a second at most)
+    assert len(with_endpoint) - len(tasks) == len(without)
+    (statement,) = [q for q in with_endpoint if 'INSERT INTO "sms_deliveryreport"' in q]
+    assert 'INSERT INTO "webhooks_event"' in statement
+    (event,) = Event.objects.all()
+    assert (event.type, event.object_id) == ("sms.delivered", second.pk)
+    # A repeat of the report writes no event; nor does a report that moves nothing.
+    report(second)
+    report(third, "Buffered")
+    assert Event.objects.count() == 1
+    deliver_all()
+    (request,) = receiver.requests
+    body = verified(endpoint, request)
+    assert body["data"]["id"] == second.pk and body["data"]["status"] == "delivered"

@@ -33,6 +33,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.utils import timezone
 
+import webhooks
 from atproject import config
 from hub import gateway
 from hub.answers import Outcome, link_early_events, store_answers
@@ -436,12 +437,15 @@ def _apply_status_to(txn: AirtimeTransaction, event: AirtimeStatusEvent) -> None
     if status == OutboundStatus.DELIVERED:
         # AT's word settles it: a reason such as "may have been sent" no longer applies.
         fields.update(delivered_at=event.received_at, failure_reason="")
-        AirtimeTransaction.advance([txn.pk], status, **fields)
+        moved = AirtimeTransaction.advance([txn.pk], status, **fields)
         retake(txn)
+        if moved:
+            webhooks.emit("airtime.delivered", txn)
     else:
         fields["failure_reason"] = event.description or event.status
         if AirtimeTransaction.advance([txn.pk], status, **fields):
             release(txn)
+            webhooks.emit("airtime.failed", txn)
 
 
 def link_early_statuses(txn_id: int, request_id: str) -> int:

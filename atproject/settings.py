@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "api.apps.ApiConfig",
+    # Event webhooks: endpoints other systems register, an outbox, signed deliveries with retries.
+    "webhooks.apps.WebhooksConfig",
     # Development: the local AT simulator (`manage.py atsim`); it adds no URL to the product.
     "simulator.apps.SimulatorConfig",
 ]
@@ -291,6 +293,15 @@ AT_WEBHOOK_ALLOWED_IPS = env.networks("AT_WEBHOOK_ALLOWED_IPS")
 AT_TRUSTED_PROXIES = env.networks("AT_TRUSTED_PROXIES")
 # Phone numbers and message texts appear in logs and stored errors only when this is on.
 AT_LOG_PII = env.bool("AT_LOG_PII", default=False)
+
+# --- Event webhooks ----------------------------------------------------------
+# Endpoints resolving to loopback, private or link-local addresses are refused
+# (at registration and at every delivery) unless this is on: a receiver on our
+# own network is then allowed, over http:// too.
+AT_EVENTS_ALLOW_PRIVATE = env.bool("AT_EVENTS_ALLOW_PRIVATE", default=False)
+# Seconds a delivery waits for the receiver: to connect, then for its answer.
+AT_EVENTS_CONNECT_TIMEOUT = env.float("AT_EVENTS_CONNECT_TIMEOUT", default=3.0, minimum=0.1, maximum=30)
+AT_EVENTS_READ_TIMEOUT = env.float("AT_EVENTS_READ_TIMEOUT", default=10.0, minimum=0.1, maximum=60)
 
 # --- Alerts, metrics ---------------------------------------------------------
 # Where incidents are told: e-mail addresses, and URLs that get a JSON POST

@@ -25,6 +25,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),  # Prometheus, behind AT_METRICS_TOKEN
     path("admin/", admin.site.urls),
+    path("api/v1/webhook-endpoints/", include("webhooks.urls")),
     # The read API (/api/v1/), its schema (/api/schema/) and docs (/api/docs/): before the products' callbacks.
     path("api/", include("api.urls")),
     path("api/sms/", include("sms.urls")),

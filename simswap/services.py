@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+import webhooks
 from hub import gateway
 from hub.answers import Outcome, chunked, link_early_events, store_answers
 from hub.callbacks.models import Arrival
@@ -88,6 +89,7 @@ def _apply_to(check_id: int, event: SimSwapStatusEvent) -> None:
         updated_at=timezone.now(),
     )
     SimSwapCheck.advance([check_id], OutboundStatus.DELIVERED)
+    webhooks.emit("simswap.checked", SimSwapCheck(pk=check_id))
 
 
 def link_early_results(request_ids) -> int:

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+import webhooks
 from hub import gateway
 from hub.answers import Outcome, link_early_events, store_answers
 from hub.callbacks.models import Arrival, InsertEffect
@@ -65,6 +66,7 @@ def record_opt_out(event: OptOutEvent, arrival: Arrival | None = None) -> OptOut
             "last_event": event,
         },
     )
+    webhooks.emit("sms.opted_out", opt_out)
     return opt_out
 
 
@@ -98,6 +100,7 @@ def record_subscription(event: SubscriptionEvent, arrival: Arrival | None = None
         keyword=event.keyword,
         defaults=defaults,
     )
+    webhooks.emit("sms.subscription", subscription)
     return subscription
 
 
@@ -240,6 +243,7 @@ def matching_rule(message: InboundMessage) -> AutoReplyRule | None:
 
 def auto_reply(message: InboundMessage, arrival: Arrival | None = None) -> OutboundBatch | None:
     """The inbound message's effect: answer it when an auto-reply rule matches."""
+    webhooks.emit("sms.received", message)
     rule = matching_rule(message)
     if rule is None:
         return None
@@ -280,6 +284,7 @@ def store_results(messages, results) -> None:
     with transaction.atomic():
         now = timezone.now()
         stored = store_answers(OutboundMessage, messages, results, functools.partial(_sms_outcome, now), now=now)
+        webhooks.emit_many("sms.sent", stored.rows(OutboundStatus.SUBMITTED))
         link_early_reports([m.at_message_id for m in stored.rows(OutboundStatus.SUBMITTED) if m.at_message_id])
 
 
@@ -298,12 +303,22 @@ def _sms_outcome(now, message, result: gateway.SmsRecipientResult) -> Outcome:
 # --- Delivery reports ------------------------------------------------------------------
 
 
+#: The webhook event of a delivery report that moves its message to these statuses.
+REPORT_EVENTS = {
+    OutboundStatus.DELIVERED: "sms.delivered",
+    OutboundStatus.FAILED: "sms.failed",
+    OutboundStatus.EXPIRED: "sms.failed",
+    OutboundStatus.REJECTED: "sms.failed",
+}
+
+
 def apply_report_status(report: DeliveryReport, message_id: int) -> None:
     """Move a message up to what its delivery report says (an unknown status moves nothing)."""
     status = outbound_status_for_report(report.status)
     if status is not None:
         fields = report_fields(report.status, report.received_at, report.failure_reason)
-        OutboundMessage.advance([message_id], status, **fields)
+        if OutboundMessage.advance([message_id], status, **fields) and REPORT_EVENTS.get(status):
+            webhooks.emit(REPORT_EVENTS[status], OutboundMessage(pk=message_id))
 
 
 def _message_id_sql() -> str:
@@ -358,6 +373,8 @@ def apply_delivery_report(report: DeliveryReport, arrival: Arrival | None = None
         if advance is not None:
             cursor.execute(*advance)
 
+            if cursor.rowcount and (event := REPORT_EVENTS.get(outbound_status_for_report(report.status))):
+                webhooks.emit_matching(event, OutboundMessage, "at_message_id", report.at_message_id)
 
 def delivery_report_insert_effect(values: dict, db=None) -> InsertEffect | None:
     """`apply_delivery_report` within the report's INSERT (PostgreSQL): linked as stored, the message moved
@@ -369,6 +386,10 @@ def delivery_report_insert_effect(values: dict, db=None) -> InsertEffect | None:
     if advance is not None:
         sql, params = advance
         effect.sql, effect.params = f"{sql} AND EXISTS (SELECT FROM inserted)", params
+        event = REPORT_EVENTS.get(outbound_status_for_report(values["status"]))
+        if event and webhooks.wants(event):  # the event written by the same statement
+            effect.sql, more = webhooks.insert_after(effect.sql, OutboundMessage, event)
+            effect.params = [*params, *more]
     return effect
 
 

@@ -6,6 +6,7 @@ import logging
 from django.db import connection
 from django.utils import timezone
 
+import webhooks
 from hub.callbacks.models import Arrival
 
 from . import menus
@@ -135,3 +136,4 @@ def record_end(end: UssdEnd, arrival: Arrival | None = None) -> None:
         duration_ms=end.duration_ms,
         ended_at=end.date or end.received_at,
     )
+    webhooks.emit("ussd.session.ended", session)

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+import webhooks
 from hub import gateway
 from hub.answers import Outcome, chunked, store_answers
 from hub.callbacks.models import Arrival
@@ -53,6 +54,7 @@ def update_call(event, arrival: Arrival | None = None) -> Call:
     if event.is_active:
         call.state = call.state or "active"
     final = event.call_session_state or event.status
+    ended_now = event.is_active is False and call.ended_at is None
     if event.is_active is False:
         call.state = final or "completed"
         call.ended_at = call.ended_at or event.received_at
@@ -69,6 +71,8 @@ def update_call(event, arrival: Arrival | None = None) -> Call:
         Recording.objects.get_or_create(call=call, url=event.recording_url, defaults={"kind": kind})
     type(event).objects.filter(pk=event.pk).update(call=call)
     event.call = call
+    if ended_now:
+        webhooks.emit("voice.call.ended", call)
     return call
 
 

@@ -501,3 +501,41 @@ def test_on_postgresql_a_delivery_reports_event_is_written_by_the_reports_own_st
     (request,) = receiver.requests
     body = verified(endpoint, request)
     assert body["data"]["id"] == second.pk and body["data"]["status"] == "delivered"
+
+
+def test_ussd_voice_airtime_and_sim_swap_events(client, receiver):
+    from decimal import Decimal
+
+    from airtime.models import AirtimeTransaction
+    from simswap.models import SimSwapCheck
+    from ussd.models import UssdSession
+    from voice.models import Call
+
+    endpoint = endpoint_for(
+        receiver.url, "ussd.session.ended", "voice.call.ended", "airtime.delivered", "airtime.failed",
+        "simswap.checked",
+    )
+    txn = AirtimeTransaction.objects.create(
+        phone="+254711000000", amount=Decimal(100), currency="KES", status="submitted",
+        at_request_id="ATQid_SampleTxnId123",
+    )
+    check = SimSwapCheck.objects.create(
+        phone="+254711000000", status="submitted", at_request_id="ATSwpid_4032b7bfddd5fdca0c401184a84cbb0d"
+    )
+    for path, fixture in (
+        ("/api/ussd/status", ("ussd", "end")),
+        ("/api/voice/events", ("voice", "event")),
+        ("/api/airtime/status", ("airtime", "status")),
+        ("/api/sim-swap/status", ("simswap", "status")),
+    ):
+        assert post_callback(client, path, load_payload(*fixture)).status_code == 200, path
+    # Repeats and later events of an ended call write nothing more.
+    post_callback(client, "/api/voice/events", {**load_payload("voice", "event"), "durationInSeconds": "43"})
+    deliver_all()
+    bodies = {b["type"]: b["data"] for b in (verified(endpoint, r) for r in receiver.requests)}
+    assert sorted(bodies) == ["airtime.delivered", "simswap.checked", "ussd.session.ended", "voice.call.ended"]
+    assert bodies["ussd.session.ended"]["id"] == UssdSession.objects.get().pk
+    assert bodies["voice.call.ended"]["id"] == Call.objects.get().pk
+    assert bodies["airtime.delivered"]["id"] == txn.pk
+    assert bodies["simswap.checked"]["id"] == check.pk
+    assert len(receiver.requests) == 4

@@ -2,15 +2,17 @@
 
 import functools
 import logging
+from types import SimpleNamespace
 
 from django.db import connection
 from django.utils import timezone
 
 import webhooks
+from hub.callbacks.ingest import InsertEffectReturning
 from hub.callbacks.models import Arrival
 
 from . import menus
-from .models import UssdEnd, UssdHop, UssdSession
+from .models import UssdEnd, UssdHop, UssdSession, screen_length_error
 
 logger = logging.getLogger("atproject.ussd")
 
@@ -23,23 +25,27 @@ def session_for(session_id: str, **known) -> UssdSession:
     return session
 
 
+#: A session's columns as a hop creates it, in `_session_params`' order.
+_SESSION_COLUMNS = (
+    "session_id",
+    "phone_number",
+    "phone_e164",
+    "service_code",
+    "network_code",
+    "started_at",
+    "last_input",
+    "hop_count",
+    "status",
+    "cost_currency",
+)
+
+
 @functools.cache
 def _upsert_sql(vendor: str) -> str:
     """One statement for a hop's session: created on first sight, else its hop counted and last input kept."""
     quote = connection.ops.quote_name
     table = quote(UssdSession._meta.db_table)
-    columns = [
-        "session_id",
-        "phone_number",
-        "phone_e164",
-        "service_code",
-        "network_code",
-        "started_at",
-        "last_input",
-        "hop_count",
-        "status",
-        "cost_currency",
-    ]
+    columns = _SESSION_COLUMNS
     return (
         f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608 - quoted names from meta
         f"VALUES ({', '.join(['%s'] * len(columns))}) "
@@ -92,6 +98,88 @@ def answer_hop(hop: UssdHop, arrival: Arrival | None = None) -> None:
     )
     response = menus.answer(request)  # raising marks the hop failed; the view answers END with an apology
     record_screen(hop, response, arrival.elapsed_ms() if arrival else None)
+
+
+def _plain_screen(request: menus.Hop) -> str | None:
+    """`menus.answer` for a screen without a handler; None for one with a handler (or no menu at all).
+
+    A handler may act on the world, so it only runs once the hop is known not
+    to be a repeat: such hops, and hops with no menu to answer from (they fail),
+    go the ordinary way.
+    """
+    loaded = menus.menu_for(request.service_code)
+    if loaded is None or loaded.root is None:
+        return None
+    screen = menus.walk(loaded, list(request.inputs))
+    if screen is None:
+        invalid = loaded.screens.get(loaded.invalid)
+        return menus.render(invalid, request) if invalid else menus.INVALID_CHOICE
+    if screen.handler:
+        return None
+    response = menus.render(screen, request)
+    error = screen_length_error(response[4:])
+    if error:
+        logger.warning("USSD screen %r is too long for a phone: %s", screen.name, error)
+    return response
+
+
+@functools.cache
+def _hop_effect_sql(vendor: str) -> tuple[str, str]:
+    """The hop's session id (its known session's, or a new one from the sequence), and the session's upsert."""
+    quote = connection.ops.quote_name
+    table = quote(UssdSession._meta.db_table)
+    session_id = (
+        f"COALESCE((SELECT {quote('id')} FROM {table} WHERE {quote('session_id')} = %s), "  # noqa: S608 - quoted names
+        "nextval(pg_get_serial_sequence(%s, 'id')))"
+    )
+    columns = ", ".join(quote(c) for c in ("id", *_SESSION_COLUMNS))
+    counted = (
+        f"INSERT INTO {table} ({columns}) "  # noqa: S608 - quoted names from meta
+        f"SELECT {quote('session_id')}, {', '.join(['%s'] * len(_SESSION_COLUMNS))} FROM inserted "
+        f"ON CONFLICT ({quote('session_id')}) DO UPDATE SET "
+        f"{quote('hop_count')} = {table}.{quote('hop_count')} + 1, "
+        f"{quote('last_input')} = EXCLUDED.{quote('last_input')}"
+    )
+    return session_id, counted
+
+
+def hop_insert_effect(values: dict, db=None) -> InsertEffectReturning | None:
+    """`answer_hop` within the hop's INSERT (PostgreSQL): one autocommitted statement stores the hop with
+    its screen, creates or counts its session and links the two.
+
+    The screen is computed first (a hop whose screen has a handler goes the
+    ordinary way: the handler runs only for a hop that is not a repeat). A
+    repeat inserts nothing, so the session's upsert, reading `inserted`,
+    counts nothing. The hop points at its session's id before that row exists
+    (a new session takes its id from the sequence); the foreign key is checked
+    at commit, so two first hops of one session racing fail the statement and
+    go the ordinary way.
+    """
+    if (db or connection).vendor != "postgresql":
+        return None
+    request = menus.Hop(
+        session_id=values["at_session_id"],
+        phone_number=values["phone_number"],
+        service_code=values["service_code"],
+        network_code=values["network_code"],
+        text=values["text"],
+        inputs=menus.inputs_of(values["text"]),
+    )
+    try:
+        response = _plain_screen(request)
+    except Exception:  # answer_hop fails the same way, and stores the hop failed
+        return None
+    if response is None:
+        return None
+    values["response"] = response
+    values["duration_ms"] = max(0, round((timezone.now() - values["received_at"]).total_seconds() * 1000))
+    session_id, counted = _hop_effect_sql(connection.vendor)
+    return InsertEffectReturning(
+        columns={"session_id": (session_id, [values["at_session_id"], UssdSession._meta.db_table])},
+        sql=counted,
+        params=_session_params(SimpleNamespace(**values)),
+        returning=("session_id",),
+    )
 
 
 def answered_hop(hop: UssdHop, answer: str, arrival: Arrival | None = None) -> None:

@@ -17,6 +17,7 @@ urlpatterns = [
         name="session",
         view=views.UssdSessionView,
         effect=services.answer_hop,
+        insert_effect=services.hop_insert_effect,
         answered_effect=services.answered_hop,
     ),
     callback_path("status", models.UssdEnd, name="status", effect=services.record_end),

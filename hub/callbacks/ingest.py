@@ -13,7 +13,7 @@ import contextlib
 import functools
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -107,6 +107,16 @@ def ingest(
     return Outcome(event, created=created)
 
 
+@dataclass
+class InsertEffectReturning(InsertEffect):
+    """An `InsertEffect` whose SQL also reads the new row's `returning` columns from `inserted`.
+
+    Their values, as stored, are set on the row returned (`inserted` holds the id, then these).
+    """
+
+    returning: tuple[str, ...] = field(default_factory=tuple)
+
+
 @functools.cache
 def _insert_target(model, vendor: str) -> tuple[list, str, str]:
     """The fields an INSERT of `model` sets, its `table (columns)` and its ON CONFLICT ... RETURNING tail."""
@@ -131,6 +141,9 @@ def _insert_sql(model, event: CallbackEvent, connection, effect: InsertEffect | 
         else:
             placeholders.append("%s")
             params.append(f.get_db_prep_save(f.pre_save(event, add=True), connection))
+    returning = getattr(effect, "returning", ())
+    if returning:
+        tail += "".join(f", {connection.ops.quote_name(column)}" for column in returning)
     # Quoted identifiers from the model's meta; every value is a parameter.
     sql = f"INSERT INTO {target} VALUES ({', '.join(placeholders)}) {tail}"  # noqa: S608
     if effect and effect.sql:
@@ -191,6 +204,9 @@ def _store_and_apply_at_once(kind: CallbackKind, key: str, values: dict, now) ->
         logger.exception("%s callback: storing it with its effect failed; trying step by step", model._meta.label)
         return None
     if row is not None:
+        attnames = {f.column: f.attname for f in model._meta.concrete_fields}
+        for column, value in zip(getattr(effect, "returning", ()), row[1:], strict=True):
+            setattr(event, attnames[column], value)
         return Outcome(_stored(event, row[0], using), created=True)
     with transaction.atomic(using=using):
         return Outcome(_count_repeat(model, model.objects.get(dedupe_key=key), now), created=False)

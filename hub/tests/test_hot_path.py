@@ -78,3 +78,80 @@ def test_a_ussd_hop_costs_the_same_statements_for_n_and_2n_hops(client):
     statements(0, 1)  # the menu's first load
     once, twice = statements(1, 5), statements(6, 10)
     assert twice == 2 * once
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_ussd_hop_is_the_menu_read_and_one_statement_on_postgresql(client):
+    import importlib
+
+    from django.apps import apps
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement effect is PostgreSQL's")
+    if not apps.get_model("ussd", "Menu").objects.exists():  # a transactional test starts with empty tables
+        importlib.import_module("ussd.migrations.0002_demo_menu").install(apps, None)
+    hop = {"sessionId": "ATUid_one", "serviceCode": "*384*123#", "phoneNumber": "+254711000001", "networkCode": "63902"}
+    post_callback(client, USSD_URL, {**hop, "text": ""})  # the menu's first load
+    with CaptureQueriesContext(connection) as captured:
+        response = post_callback(client, USSD_URL, {**hop, "text": "1"})
+    assert response.status_code == 200 and response.content.startswith((b"CON ", b"END "))
+    assert [q["sql"].split()[0] for q in captured.captured_queries] == ["SELECT", "WITH"]
+
+
+@pytest.mark.django_db
+def test_the_one_statement_hop_leaves_exactly_the_rows_the_plain_effect_leaves():
+    import dataclasses
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from hub.callbacks.ingest import ingest
+    from hub.callbacks.models import Arrival
+    from hub.callbacks.payload import ParsedBody
+    from hub.callbacks.registry import kinds
+    from ussd.models import UssdHop, UssdSession
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement effect is PostgreSQL's")
+    declared = kinds()["ussd.session"]
+    assert declared.insert_effect is not None
+    plain = dataclasses.replace(declared, insert_effect=None)
+    start = timezone.now()
+    hops = [
+        ("S1", ""),
+        ("S1", "1"),
+        ("S1", "1"),  # a repeat: counted on the hop, not on the session
+        ("S2", ""),
+        ("S1", "1*1"),
+        ("S2", "9"),  # an invalid choice
+        ("S2", "9*9*9"),
+    ]
+
+    def run(kind, tag):
+        for n, (session, text) in enumerate(hops):
+            data = {
+                "sessionId": f"{tag}-{session}",
+                "serviceCode": "*384*123#",
+                "phoneNumber": "+254711000001",
+                "networkCode": "63902",
+                "text": text,
+            }
+            ingest(
+                kind,
+                ParsedBody(data=data, content_type="application/json"),
+                arrival=Arrival(start + timedelta(seconds=n)),
+            )
+        stored = [
+            (h.at_session_id.split("-", 1)[1], h.text, h.response, h.state, h.times_received,
+             h.session.session_id.split("-", 1)[1] if h.session else None)
+            for h in UssdHop.objects.filter(at_session_id__startswith=f"{tag}-").order_by("received_at", "pk")
+        ]  # fmt: skip
+        sessions = [
+            (s.session_id.split("-", 1)[1], s.hop_count, s.last_input, s.phone_e164, s.service_code, s.status)
+            for s in UssdSession.objects.filter(session_id__startswith=f"{tag}-").order_by("session_id")
+        ]
+        return stored, sessions
+
+    one = run(declared, "one")
+    assert one == run(plain, "two")
+    assert [s[1] for s in one[1]] == [3, 3]

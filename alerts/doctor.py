@@ -141,6 +141,7 @@ def run(base_url: str | None = None, *, self_test: bool = False, timeout: float 
     check_credentials(report)
     if database_ready:
         check_senders(report)
+        check_operations(report)
     check_token(report)
     base = None
     if base_url:
@@ -361,6 +362,67 @@ def check_senders(report: Report) -> None:
             + (": calls are in use, and outbound calls need it." if used["voice"] else " (voice not in use)."),
             "Set AT_VOICE_NUMBER to your AT voice number (+254...)." if used["voice"] else "",
         )
+
+
+# --- Workers, maintenance, alert channels, metrics -------------------------------------------------------
+
+
+#: `maintain` reads AT's balance every 10 minutes: no reading for this long means it does not run.
+MAINTAIN_STALE = timedelta(minutes=30)
+
+
+def check_operations(report: Report) -> None:
+    from hub.maintenance import queue_health
+    from hub.models import BalanceSnapshot
+    from hub.queue import unavailable_errors
+
+    try:
+        health = queue_health()
+    except unavailable_errors() as exc:
+        report.add(ERROR, "Task queue", f"The task queue cannot be reached: {type(exc).__name__}.", "Check REDIS_URL.")
+        health = None
+    if health is not None and health["worker_recent"]:
+        report.add(OK, "Worker", f"A worker was seen {health['worker_seen_seconds_ago']} s ago.")
+    elif health is not None:
+        seen = health["worker_seen_seconds_ago"]
+        report.add(
+            WARNING,
+            "Worker",
+            ("No worker has ever run here" if seen is None else f"No worker seen for {seen} s")
+            + f": sends stay queued ({health['waiting']} task(s) waiting).",
+            "Run python manage.py worker under a supervisor (see Keep the worker running).",
+        )
+    latest = BalanceSnapshot.objects.order_by("-fetched_at").values_list("fetched_at", flat=True).first()
+    if latest is not None and timezone.now() - latest <= MAINTAIN_STALE:
+        report.add(OK, "Maintenance", "manage.py maintain runs (AT's balance read recently).")
+    else:
+        report.add(
+            WARNING,
+            "Maintenance",
+            "manage.py maintain has not run in the last 30 minutes: alert rules are not evaluated, the spool is not "
+            "replayed, stuck rows are not reaped.",
+            "Run python manage.py maintain from cron every minute, or maintain --every 30 as a service.",
+        )
+    if settings.AT_ALERT_EMAILS or settings.AT_ALERT_WEBHOOK_URLS:
+        channels = len(settings.AT_ALERT_EMAILS) + len(settings.AT_ALERT_WEBHOOK_URLS)
+        report.add(OK, "Alert channels", f"{channels} channel(s) told of incidents.")
+    else:
+        report.add(
+            WARNING,
+            "Alert channels",
+            "Neither AT_ALERT_EMAILS nor AT_ALERT_WEBHOOK_URLS is set: incidents show only in the admin and /healthz.",
+            "Set AT_ALERT_EMAILS and/or AT_ALERT_WEBHOOK_URLS (a Slack or Teams incoming webhook).",
+        )
+    token = settings.AT_METRICS_TOKEN
+    if token and len(token) < MIN_TOKEN_LENGTH:
+        report.add(
+            WARNING,
+            "Metrics token",
+            f"AT_METRICS_TOKEN has {len(token)} characters, fewer than {MIN_TOKEN_LENGTH}.",
+            "Use python -c 'import secrets; print(secrets.token_urlsafe(24))'.",
+        )
+    else:
+        report.add(OK, "Metrics token", "/metrics is on, behind AT_METRICS_TOKEN." if token else "/metrics is off.")
 
 
 # --- The webhook token -----------------------------------------------------------------

@@ -23,8 +23,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from alerts import doctor
+from hub import queue
 from hub.callbacks.registry import kinds
 from hub.callbacks.views import CallbackView
+from hub.models import BalanceSnapshot
 from hub.testing import load_payload, post_callback
 from hub.tests import test_end_to_end as e2e
 from hub.tests.test_gateway import refused_connection
@@ -53,6 +55,9 @@ def sane_settings(settings):
     settings.AT_SENDER_ID = "ACME"
     settings.AT_SHORTCODE = "8995"
     settings.AT_VOICE_NUMBER = "+254711082000"
+    settings.AT_ALERT_EMAILS = ["ops@example.com"]
+    settings.AT_ALERT_WEBHOOK_URLS = []
+    settings.AT_METRICS_TOKEN = ""
     cache.clear()
     return settings
 
@@ -85,6 +90,8 @@ def only(report, topic):
 @pytest.mark.django_db
 def test_a_sound_deployment_has_no_error_and_lists_every_callback_url(at_balance, settings):
     settings.AT_USERNAME = "acme"
+    BalanceSnapshot.objects.create(fetched_at=timezone.now(), amount="99", currency="KES")  # maintain runs
+    queue.note_worker_seen()
     report = doctor.run("https://hub.example.com")
     assert not report.failed, [x for x in report.lines if x.level != doctor.OK]
     assert lines(report, doctor.WARNING) == []
@@ -202,6 +209,29 @@ def test_a_sender_id_at_refused_today_is_an_error(at_balance):
     an_sms(sender="ACME", status="rejected", failure_reason="InvalidSenderId")
     line = only(doctor.run(), "Sender id")
     assert line.level == doctor.ERROR and "for 2 messages today" in line.text
+
+
+# --- Workers, maintenance, alert channels, the metrics token ------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_no_worker_no_maintenance_and_no_alert_channel_are_warnings(at_balance, settings):
+    settings.AT_ALERT_EMAILS = []
+    settings.AT_METRICS_TOKEN = "short"
+    BalanceSnapshot.objects.create(fetched_at=timezone.now() - timedelta(hours=2), amount="1", currency="KES")
+    report = doctor.run()
+    worker = only(report, "Worker")
+    assert worker.level == doctor.WARNING and "No worker has ever run here" in worker.text
+    assert "manage.py worker" in worker.todo
+    maintenance = only(report, "Maintenance")
+    assert maintenance.level == doctor.WARNING and "cron" in maintenance.todo
+    assert only(report, "Alert channels").level == doctor.WARNING
+    assert only(report, "Metrics token").level == doctor.WARNING and "short" not in only(report, "Metrics token").text
+    queue.note_worker_seen()
+    BalanceSnapshot.objects.create(fetched_at=timezone.now(), amount="1", currency="KES")
+    settings.AT_ALERT_WEBHOOK_URLS = ["https://hooks.example.com/x"]
+    report = doctor.run()
+    assert [only(report, t).level for t in ("Worker", "Maintenance", "Alert channels")] == [doctor.OK] * 3
 
 
 # --- The webhook token -------------------------------------------------------------------------------------

@@ -224,6 +224,14 @@ def depth() -> dict:
     }
 
 
+def enqueue_due_tasks() -> int:
+    """Deferred tasks (retries) whose time has come → the queue; returns how many. With Redis this is the
+    scheduler's job, which one worker at a time holds; `maintain` calls it too, so that retries still go out
+    while no live worker holds it (its holder was killed: RQ hands the lock to another worker only after up to
+    ten minutes). The database's workers take due tasks themselves: 0."""
+    return _enqueue_due(_queue()) if uses_redis() else 0
+
+
 def note_worker_seen() -> None:
     """A worker started a task (django-tasks' `task_started`, both backends) or ran the heartbeat."""
     cache.set(WORKER_SEEN_KEY, timezone.now().isoformat(), timeout=None)
@@ -435,8 +443,8 @@ def clear() -> None:
         DBTaskResult.objects.all().delete()
         return
     connection = _queue().connection
-    # Jobs, results and registries; not the running workers' own keys nor the scheduler's lock.
-    kept = ("rq:worker", "rq:scheduler", "rq:queues")
+    # Jobs, results, registries and the scheduler's lock; not the running workers' own keys.
+    kept = ("rq:worker", "rq:queues")  # a dead worker's scheduler lock goes too: the next worker takes it
     keys = [k for k in connection.scan_iter("rq:*", count=1000) if not k.decode().startswith(kept)]
     for start in range(0, len(keys), 1000):
         connection.delete(*keys[start : start + 1000])

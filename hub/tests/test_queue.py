@@ -14,7 +14,7 @@ from django.utils import timezone
 from airtime.models import AirtimeTransaction
 from hub import maintenance, queue
 from hub.outbound import OutboundStatus
-from hub.testing import clear_tasks, queued_tasks, run_worker
+from hub.testing import clear_tasks, make_deferred_tasks_due, queued_tasks, run_worker
 from simswap.models import SimSwapCheck
 from sms.models import OutboundMessage
 from sms.services import queue_sms
@@ -109,3 +109,14 @@ def test_a_swept_row_is_sent_once(settings, at_sms):
     message = OutboundMessage.objects.get()
     assert (message.status, message.attempts) == (OutboundStatus.SUBMITTED, 1)
     assert len(at_sms.calls) == 1
+
+
+def test_maintain_moves_retries_that_are_due_to_the_queue_even_with_no_scheduler():
+    OutboundMessage.enqueue([1], after=timezone.now() + timedelta(minutes=5))
+    call_command("maintain")
+    assert queue.depth()["deferred"] == 1  # not due yet: left waiting
+    make_deferred_tasks_due()
+    call_command("maintain")
+    (task,) = [t for t in queued_tasks() if t.task_path == "sms.tasks.send_sms"]
+    assert task.status == "READY"
+    assert queue.depth()["deferred"] == 0

@@ -41,6 +41,9 @@ class Command(BaseCommand):
         reaped = maintenance.reap()
         if any(reaped.values()):
             self.stdout.write(f"reaped: {reaped}")
+        due = queue.enqueue_due_tasks()
+        if due:
+            self.stdout.write(f"retries due, moved to the queue: {due}")
         swept = maintenance.sweep()
         if swept:
             self.stdout.write(f"enqueued again (queued with no task): {swept}")

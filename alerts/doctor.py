@@ -133,12 +133,18 @@ def parse_base_url(text: str) -> BaseUrl:
     return BaseUrl(parts.scheme, netloc, parts.hostname, prefix, token)
 
 
-def run(base_url: str | None = None, *, self_test: bool = False, timeout: float = 10.0) -> Report:
-    """Every check, in the order of the report (the self-test only when asked and a base URL is given)."""
+def run(
+    base_url: str | None = None, *, self_test: bool = False, timeout: float = 10.0, probe_sandbox: bool = False
+) -> Report:
+    """Every check, in the order of the report (the self-test only when asked and a base URL is given).
+
+    `probe_sandbox`: when AT refuses the key of a live username, ask AT's sandbox whether the key is one of
+    its own (the command does; the admin page, serving other requests in other threads, does not).
+    """
     base_url = base_url or getattr(settings, "AT_PUBLIC_BASE_URL", "") or None
     report = Report(base_url=base_url or "")
     database_ready = check_database(report)
-    check_credentials(report)
+    check_credentials(report, probe_sandbox=probe_sandbox)
     if database_ready:
         check_senders(report)
         check_operations(report)
@@ -218,7 +224,7 @@ def _key_first_seen(key: str):
     return timezone.datetime.fromisoformat(seen), False
 
 
-def check_credentials(report: Report) -> None:
+def check_credentials(report: Report, *, probe_sandbox: bool = False) -> None:
     topic = "AT credentials"
     username = settings.AT_USERNAME
     sandbox = username == "sandbox"
@@ -250,7 +256,7 @@ def check_credentials(report: Report) -> None:
         answer = gateway.application_data()
     except gateway.ATError as exc:
         if exc.status == 401:
-            _refused_key(report, sandbox, username, first_seen, new)
+            _refused_key(report, sandbox, username, first_seen, new, probe_sandbox=probe_sandbox)
         elif exc.reached:
             report.add(
                 ERROR, topic, f"The balance call to {where} failed: {exc}", "Check AT's status page, then try again."
@@ -272,7 +278,27 @@ def check_credentials(report: Report) -> None:
     report.add(OK, topic, f"AT accepted the key for {where}; balance {balance}.")
 
 
-def _refused_key(report: Report, sandbox: bool, username: str, first_seen, new: bool) -> None:
+def _sandbox_accepts_key() -> bool:
+    """Whether AT's sandbox takes AT_API_KEY: one balance call through the gateway with AT_USERNAME=sandbox.
+
+    Settings are changed for the call, so only a single-threaded process (the command) asks; never with
+    AT_API_URL set (the simulator or a stub answer for every username alike).
+    """
+    from django.test.utils import override_settings
+
+    if settings.AT_API_URL:
+        return False
+    with override_settings(AT_USERNAME="sandbox"):
+        try:
+            gateway.application_data()
+        except gateway.ATError:
+            return False
+    return True
+
+
+def _refused_key(
+    report: Report, sandbox: bool, username: str, first_seen, new: bool, *, probe_sandbox: bool = False
+) -> None:
     age = timezone.now() - first_seen
     if sandbox:
         text = "AT refused AT_API_KEY for the sandbox (401): it is not a sandbox key; a live app's key, perhaps."
@@ -280,6 +306,9 @@ def _refused_key(report: Report, sandbox: bool, username: str, first_seen, new: 
             "With a live key, set AT_USERNAME to that app's username (AT's dashboard, top left); "
             "else copy the key from the sandbox app (AT's dashboard → Sandbox → Settings → API Key)."
         )
+    elif probe_sandbox and _sandbox_accepts_key():
+        text = f"AT_API_KEY is a sandbox key (AT's sandbox accepts it), but AT_USERNAME is the live {username!r}."
+        todo = f"Use the API key of the live app {username!r}, or set AT_USERNAME=sandbox to stay in the sandbox."
     else:
         text = f"AT refused AT_API_KEY for the live username {username!r} (401)."
         todo = (

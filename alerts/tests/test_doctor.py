@@ -139,6 +139,20 @@ def test_a_live_username_with_a_sandbox_key_is_an_error_saying_so(settings):
 
 
 @pytest.mark.django_db
+def test_the_command_tells_a_sandbox_key_given_with_a_live_username(settings, capsys):
+    settings.AT_USERNAME = "acme"
+    with responses.RequestsMock() as mock:
+        mock.get(LIVE_USER, body="The supplied authentication is invalid", status=401)
+        mock.get(SANDBOX_USER, json={"UserData": {"balance": "KES 100.0000"}})
+        with pytest.raises(CommandError):
+            call_command("doctor")
+        assert "username=sandbox" in mock.calls[1].request.url
+    out = capsys.readouterr().out
+    assert "AT_API_KEY is a sandbox key (AT's sandbox accepts it), but AT_USERNAME is the live 'acme'" in out
+    assert settings.AT_USERNAME == "acme"  # as it was
+
+
+@pytest.mark.django_db
 def test_a_refused_key_first_seen_minutes_ago_is_said_to_be_within_the_activation_delay(settings):
     settings.AT_USERNAME = "acme"
     with responses.RequestsMock() as mock:

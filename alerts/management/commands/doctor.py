@@ -22,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=10.0, help="Seconds to wait for each self-test request.")
 
     def handle(self, *args, base_url, self_test, timeout, **options):
-        report = doctor.run(base_url or None, self_test=self_test, timeout=timeout)
+        report = doctor.run(base_url or None, self_test=self_test, timeout=timeout, probe_sandbox=True)
         styles = {doctor.OK: self.style.SUCCESS, doctor.WARNING: self.style.WARNING, doctor.ERROR: self.style.ERROR}
         for line in report.lines:
             self.stdout.write(f"{styles[line.level](f'{line.level:<8}')}{line.topic}: {line.text}")

@@ -5,7 +5,7 @@ is loaded (from their AppConfig.ready()): `from api.urls import router; router.r
 """
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
 from . import views
@@ -33,6 +33,6 @@ def _v1_urls():
 
 urlpatterns = [
     path("v1/", include((_v1_urls(), "v1"))),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/", views.SchemaView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
 ]

@@ -9,9 +9,12 @@
   in a fixed number of queries, whatever its size (the children are read for the whole page at once).
 """
 
+from typing import ClassVar
+
+from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from drf_spectacular.utils import (
     OpenApiParameter,
     PolymorphicProxySerializer,
@@ -19,6 +22,7 @@ from drf_spectacular.utils import (
     extend_schema_view,
     inline_serializer,
 )
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound, ValidationError
@@ -372,3 +376,28 @@ class PhoneTimelineView(ReadAPIView, APIView):
             else (replace_query_param(url, "after", page.newer) if page.newer else url),
         }
         return Response(body)
+
+
+# --- The schema -------------------------------------------------------------------------------------------------
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI schema, generated and rendered once per process and format.
+
+    It changes only with the code, and generating it takes half a second of CPU: served to anyone, it must not
+    cost that per request. The key holds the URLconf (a test serving other URLs gets their schema).
+    """
+
+    _answers: ClassVar[dict] = {}
+
+    @extend_schema(exclude=True)  # the schema does not list itself
+    def get(self, request, *args, **kwargs):
+        key = (settings.ROOT_URLCONF, request.accepted_media_type)
+        answer = self._answers.get(key)
+        if answer is None:
+            response = self.finalize_response(request, super().get(request, *args, **kwargs))
+            response.render()
+            answer = (response.content, response["Content-Type"], response["Content-Disposition"])
+            self._answers[key] = answer
+        content, content_type, disposition = answer
+        return HttpResponse(content, content_type=content_type, headers={"Content-Disposition": disposition})

@@ -169,3 +169,15 @@ def test_the_schema_generates_with_no_warning(tmp_path):
     one name): each guess is a hole in what integrators read."""
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
     assert (tmp_path / "schema.yaml").read_text().startswith("openapi: 3.")
+
+
+def test_the_schema_is_generated_once_per_process_and_format():
+    from api.views import SchemaView
+
+    SchemaView._answers.clear()
+    first = Client().get("/api/schema/")
+    again = Client().get("/api/schema/")
+    as_json = Client().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert len(SchemaView._answers) == 2
+    assert again.content == first.content and again["Content-Type"] == first["Content-Type"]
+    assert as_json["Content-Type"] == "application/vnd.oai.openapi+json" and as_json.json()["openapi"].startswith("3.")

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 import responses
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -118,6 +119,7 @@ def stub_at(settings):
         yield stub
 
 
+@pytest.mark.queue
 @pytest.mark.django_db(transaction=True)
 def test_metrics_count_what_was_sent(stub_at, client):
     before = samples(scrape(client))
@@ -143,8 +145,10 @@ def test_metrics_count_what_was_sent(stub_at, client):
 # --- Each figure ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.django_db
+@pytest.mark.queue
+@pytest.mark.django_db(transaction=True)
 def test_queued_sends_show_as_queue_depth_and_age(client):
+    cache.clear()  # the shared cache outlives transactional tests: no worker seen before this one
     services.queue_sms(["+254711000001"], "Hello")
     found = samples(scrape(client))
     assert value(found, "atproject_queue_waiting") == 1

@@ -321,6 +321,7 @@ def apply_report_status(report: DeliveryReport, message_id: int) -> None:
             webhooks.emit(REPORT_EVENTS[status], OutboundMessage(pk=message_id))
 
 
+@functools.cache
 def _message_id_sql() -> str:
     quote = connection.ops.quote_name
     return (
@@ -350,7 +351,12 @@ def _advance_sql(at_message_id: str, at_status: str, received_at, failure_reason
     fields = {"status": status, "updated_at": timezone.now(), **report_fields(at_status, received_at, failure_reason)}
     values = [OutboundMessage._meta.get_field(n).get_db_prep_save(v, connection) for n, v in fields.items()]
     sql = _advance_statement(connection.vendor, status, tuple(fields))
-    return sql, [*values, at_message_id, *statuses_below(status)]
+    return sql, [*values, at_message_id, *_statuses_below(status)]
+
+
+@functools.cache
+def _statuses_below(status: str) -> tuple[str, ...]:
+    return tuple(statuses_below(status))
 
 
 def apply_delivery_report(report: DeliveryReport, arrival: Arrival | None = None) -> None:

@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -119,6 +120,7 @@ class InsertEffectReturning(InsertEffect):
 
 #: Fields whose database value is the Python value itself when it has the given type (or is None):
 #: Django's preparation of them only checks that (a few microseconds per field, ~20 fields per callback).
+#: On PostgreSQL, an aware datetime too.
 _PASSED_AS_IS = {
     models.CharField: str,
     models.TextField: str,
@@ -139,7 +141,17 @@ def _insert_target(model, vendor: str) -> tuple[list, str, str]:
     key = quote("dedupe_key")
     target = f"{quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
     tail = f"ON CONFLICT ({key}) WHERE NOT ({key} = '') DO NOTHING RETURNING {quote(model._meta.pk.column)}"
-    return [(f, _PASSED_AS_IS.get(type(f))) for f in fields], target, tail
+    as_is = {**_PASSED_AS_IS, models.DateTimeField: datetime} if vendor == "postgresql" else _PASSED_AS_IS
+    return [(f, as_is.get(type(f))) for f in fields], target, tail
+
+
+def _prepared(f, as_is: type | None, value, connection):
+    """`value` as the database takes it for field `f`: as it is when of the type `as_is` (an aware datetime)."""
+    if value is None and as_is is not None:
+        return None
+    if type(value) is as_is and (as_is is not datetime or value.tzinfo is not None):
+        return value
+    return f.get_db_prep_save(value, connection)
 
 
 def _insert_sql(model, event: CallbackEvent, connection, effect: InsertEffect | None = None) -> tuple[str, list]:
@@ -154,10 +166,7 @@ def _insert_sql(model, event: CallbackEvent, connection, effect: InsertEffect | 
             params.extend(expression_params)
         else:
             placeholders.append("%s")
-            value = f.pre_save(event, add=True)
-            if as_is is None or (value is not None and type(value) is not as_is):
-                value = f.get_db_prep_save(value, connection)
-            params.append(value)
+            params.append(_prepared(f, as_is, f.pre_save(event, add=True), connection))
     returning = getattr(effect, "returning", ())
     if returning:
         tail += "".join(f", {connection.ops.quote_name(column)}" for column in returning)

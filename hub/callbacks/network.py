@@ -12,8 +12,9 @@ def networks(cidrs: tuple[str, ...]) -> tuple:
     return tuple(ipaddress.ip_network(c.strip(), strict=False) for c in cidrs if c.strip())
 
 
+@functools.lru_cache(maxsize=4096)
 def address(text: str):
-    """An ip_address, or None when `text` is not one."""
+    """An ip_address, or None when `text` is not one (parsed once per address: every callback asks)."""
     try:
         return ipaddress.ip_address(text.strip())
     except ValueError:

@@ -130,7 +130,7 @@ class EndpointAdmin(admin.ModelAdmin):
     @admin.action(description=_("Enable again"), permissions=["change"])
     def enable(self, request, queryset):
         count = queryset.update(enabled=True, disabled_at=None, disabled_reason="", failing_since=None)
-        from .outbox import forget_wanted_types
+        from .wanted import forget_wanted_types
 
         forget_wanted_types()
         self.message_user(request, _("%(count)d endpoints enabled.") % {"count": count}, messages.SUCCESS)

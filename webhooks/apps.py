@@ -13,7 +13,7 @@ class WebhooksConfig(AppConfig):
 
         from . import maintenance  # noqa: F401 - registers the sweep with `maintain`
         from .models import Endpoint
-        from .outbox import forget_wanted_types
+        from .wanted import forget_wanted_types
 
         for signal in (post_save, post_delete):
             signal.connect(forget_wanted_types, sender=Endpoint, dispatch_uid=f"webhooks-wanted-{signal}")

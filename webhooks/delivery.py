@@ -21,10 +21,14 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import F, Min, Q
 from django.utils import timezone
+from django_tasks import task
+
+from hub import queue
 
 from . import guard, signing
 from .data import render_many
 from .models import Attempt, Delivery, DeliveryStatus, Endpoint, Event
+from .wanted import forget_wanted_types
 
 logger = logging.getLogger("atproject.webhooks")
 
@@ -87,10 +91,6 @@ def dispatch(limit: int = 1000, older_than: timedelta | None = None) -> int:
 
 def wake(endpoint_id: int, at) -> None:
     """Make sure a delivery task for the endpoint runs at `at` (one is enqueued unless one is due earlier)."""
-    from hub import queue
-
-    from .tasks import deliver
-
     now = timezone.now()
     changed = (
         Endpoint.objects.filter(pk=endpoint_id)
@@ -98,7 +98,7 @@ def wake(endpoint_id: int, at) -> None:
         .update(wake_at=at)
     )
     if changed:
-        queue.enqueue(deliver, endpoint_id, after=at if at > now else None)
+        queue.enqueue(deliver_task, endpoint_id, after=at if at > now else None)
 
 
 def deliver_due(endpoint_id: int) -> int:
@@ -355,8 +355,6 @@ def disable(endpoint: Endpoint, reason: str) -> None:
     Delivery.objects.filter(endpoint_id=endpoint.pk, status=DeliveryStatus.PENDING).update(
         status=DeliveryStatus.FAILED, next_attempt_at=None, claimed_at=None, last_error="endpoint disabled"
     )
-    from .outbox import forget_wanted_types
-
     forget_wanted_types()
     logger.error(
         "Webhook endpoint #%s (host %s) disabled: %s. Fix the receiver, enable the endpoint again in the admin "
@@ -401,3 +399,18 @@ def replay_failed(endpoint: Endpoint, since) -> int:
         status=DeliveryStatus.DELIVERED
     )
     return _restart(waiting)
+
+
+# --- Tasks (run by `python manage.py worker`) -------------------------------------------------------------------
+
+
+@task()
+def dispatch_task() -> None:
+    """Fan the events written since the last run out into deliveries, and wake their endpoints."""
+    dispatch()
+
+
+@task()
+def deliver_task(endpoint_id: int) -> None:
+    """Send the endpoint's due deliveries, oldest first; then schedule its next retry."""
+    deliver_due(endpoint_id)

@@ -8,10 +8,12 @@ from django.utils import timezone
 from hub.maintenance import periodic
 
 from . import delivery
-from .models import Delivery, DeliveryStatus, Endpoint
+from .models import Attempt, Delivery, DeliveryStatus, Endpoint, Event
 
 #: Events older than this and still not dispatched are dispatched by the sweep.
 DISPATCH_GRACE = timedelta(seconds=10)
+#: Events (with their deliveries and attempts) are kept this long once none of their deliveries waits.
+KEEP_EVENTS = timedelta(days=30)
 
 
 @periodic(timedelta(minutes=1), name="webhooks.sweep")
@@ -35,3 +37,17 @@ def sweep() -> dict:
         delivery.disable(endpoint, f"every attempt failed since {endpoint.failing_since:%Y-%m-%d %H:%M} UTC")
         disabled += 1
     return {"dispatched": dispatched, "woken": woken, "disabled": disabled}
+
+
+@periodic(timedelta(hours=1), name="webhooks.prune")
+def prune() -> int:
+    """Delete events older than KEEP_EVENTS that no delivery waits for (their deliveries and attempts go too)."""
+    old = Event.objects.filter(created_at__lt=timezone.now() - KEEP_EVENTS).exclude(
+        deliveries__status=DeliveryStatus.PENDING
+    )
+    deleted = 0
+    while ids := list(old.values_list("pk", flat=True)[:1000]):
+        Attempt.objects.filter(delivery__event_id__in=ids).delete()
+        Delivery.objects.filter(event_id__in=ids).delete()
+        deleted += Event.objects.filter(pk__in=ids).delete()[0]
+    return deleted

@@ -10,6 +10,7 @@ is an `Attempt`.
 import base64
 import secrets
 import uuid
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import models
@@ -70,7 +71,8 @@ class Endpoint(models.Model):
         permissions = [("replay_event", "Can replay webhook events")]
 
     def __str__(self):
-        return self.description or self.url
+        # Not the whole URL: its path or query may hold the receiver's own token.
+        return self.description or f"{urlsplit(self.url).scheme}://{urlsplit(self.url).netloc}/…"
 
     def signing_secrets(self, now=None) -> list[str]:
         """The secrets a delivery is signed with now: the current one, and the previous during its grace period."""

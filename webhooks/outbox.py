@@ -18,43 +18,21 @@ from datetime import timedelta
 from django.db import connection
 from django.utils import timezone
 
+from hub import queue
+
+from . import delivery
 from .models import Event, EventType
+from .wanted import forget_wanted_types, wanted_types, wants
+
+__all__ = ["emit", "emit_many", "emit_matching", "forget_wanted_types", "insert_after", "kick", "wanted_types", "wants"]
 
 logger = logging.getLogger("atproject.webhooks")
 
-#: Seconds a process trusts its list of wanted event types.
-WANTED_TTL = 5.0
 #: Seconds between the first event and the dispatch task that fans it out (events of that second go together).
 DISPATCH_DELAY = 1.0
 
 _lock = threading.Lock()
-_wanted: tuple[float, frozenset] = (0.0, frozenset())
 _last_kick = 0.0
-
-
-def forget_wanted_types(**kwargs) -> None:
-    global _wanted
-    _wanted = (0.0, frozenset())
-
-
-def wanted_types() -> frozenset:
-    """The event types at least one enabled endpoint wants (one query per process every WANTED_TTL seconds)."""
-    global _wanted
-    read_at, types = _wanted
-    if time.monotonic() - read_at < WANTED_TTL:
-        return types
-    from .models import Endpoint
-
-    found = set()
-    for events in Endpoint.objects.filter(enabled=True).values_list("events", flat=True):
-        found.update(events or ())
-    types = frozenset(found)
-    _wanted = (time.monotonic(), types)
-    return types
-
-
-def wants(type_: str) -> bool:
-    return type_ in wanted_types()
 
 
 def _label(obj) -> str:
@@ -107,12 +85,8 @@ def kick() -> None:
         if now - _last_kick < DISPATCH_DELAY:
             return
         _last_kick = now
-    from hub import queue
-
-    from .tasks import dispatch
-
     try:
-        queue.enqueue(dispatch, after=timezone.now() + timedelta(seconds=DISPATCH_DELAY))
+        queue.enqueue(delivery.dispatch_task, after=timezone.now() + timedelta(seconds=DISPATCH_DELAY))
     except Exception:  # the event is stored: the sweep dispatches it
         logger.exception("Could not enqueue the webhook dispatcher; `maintain` dispatches the events later")
 

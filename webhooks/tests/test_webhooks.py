@@ -539,3 +539,16 @@ def test_ussd_voice_airtime_and_sim_swap_events(client, receiver):
     assert bodies["airtime.delivered"]["id"] == txn.pk
     assert bodies["simswap.checked"]["id"] == check.pk
     assert len(receiver.requests) == 4
+
+
+def test_old_events_are_pruned_unless_a_delivery_waits(client, receiver):
+    endpoint_for(receiver.url, "sms.received")
+    inbound(client, 1)
+    inbound(client, 2)
+    deliver_all()
+    done, waiting = Event.objects.order_by("created_at")
+    Delivery.objects.filter(event=waiting).update(status=DeliveryStatus.PENDING)
+    Event.objects.update(created_at=timezone.now() - maintenance.KEEP_EVENTS - timedelta(hours=1))
+    assert maintenance.prune() == 1
+    assert list(Event.objects.values_list("pk", flat=True)) == [waiting.pk]
+    assert Attempt.objects.filter(delivery__event=done).count() == 0

@@ -156,3 +156,27 @@ def test_the_one_statement_hop_leaves_exactly_the_rows_the_plain_effect_leaves()
     one = run(declared, "one")
     assert one == run(plain, "two")
     assert [s[1] for s in one[1]] == [3, 3]
+
+
+HANDLED = []
+
+
+def _counted(hop):
+    HANDLED.append(hop.text)
+    return "END Counted"
+
+
+def test_a_handler_screen_runs_once_for_a_repeated_hop(client):
+    from ussd.handlers import screen_handler
+    from ussd.models import Menu, Option, Screen, UssdSession
+
+    screen_handler(name="hot-path-counted", label="Counted")(_counted)
+    menu = Menu.objects.get(is_default=True)
+    counted = Screen.objects.create(menu=menu, name="counted", handler="hot-path-counted")
+    Option.objects.create(screen=Screen.objects.get(name="start"), input="7", next_screen=counted)
+    HANDLED.clear()
+    hop = {"sessionId": "ATUid_h", "serviceCode": "*384*123#", "phoneNumber": "+254711000001", "text": "7"}
+    answers = [post_callback(client, USSD_URL, hop).content for _ in range(2)]
+    assert answers == [b"END Counted", b"END Counted"]
+    assert HANDLED == ["7"]  # the repeat is answered from the stored hop, its handler not run again
+    assert UssdSession.objects.get(session_id="ATUid_h").hop_count == 1

@@ -7,7 +7,8 @@ built a Content-Security-Policy for answers no browser renders, and took about
 a quarter of a delivery report's CPU time. A request for one of the mounted
 callback paths is therefore handed straight to the view (through Django's own
 view-calling code: URL resolution, the view, rendering, exception handling);
-every other request goes down the whole stack as before. The middleware above
+every other request goes down the whole stack as before. (Each callback
+path is also resolved once, not for every request.) The middleware above
 this one (SecurityMiddleware: its HTTPS redirect and headers) still serves
 callbacks too.
 """
@@ -15,11 +16,14 @@ callbacks too.
 from django.conf import settings
 from django.core.handlers.base import BaseHandler
 from django.core.handlers.exception import convert_exception_to_response
-from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
+from django.urls import NoReverseMatch, Resolver404, ResolverMatch, get_script_prefix, get_urlconf, resolve, reverse
 
 
 class _ViewOnly(BaseHandler):
-    """Django's handler with no middleware: `_get_response` resolves the URL, calls the view, renders."""
+    """Django's handler with no middleware: `_get_response` calls the view and renders its answer.
+
+    The URL was resolved once per path (`callback_matches`): the match is reused.
+    """
 
     def __init__(self):
         super().__init__()
@@ -27,20 +31,24 @@ class _ViewOnly(BaseHandler):
         self._template_response_middleware = []
         self._exception_middleware = []
 
+    def resolve_request(self, request):
+        request.resolver_match = request.callback_match
+        return request.resolver_match
 
-def callback_paths(urlconf: str) -> frozenset[str]:
-    """The paths (after the script prefix) of every callback kind mounted in `urlconf`."""
+
+def callback_matches(urlconf) -> dict[str, ResolverMatch]:
+    """The path (after the script prefix) of every callback kind mounted in `urlconf`, with its URL match."""
     from hub.callbacks.registry import kinds
 
     prefix = get_script_prefix()
-    paths = set()
+    matches = {}
     for kind in kinds().values():
         try:
-            path = reverse(kind.url_name, urlconf=urlconf)
-        except NoReverseMatch:  # a URLconf (a test's) that does not mount this kind
+            path = "/" + reverse(kind.url_name, urlconf=urlconf).removeprefix(prefix)
+            matches[path] = resolve(path, urlconf)
+        except (NoReverseMatch, Resolver404):  # a URLconf (a test's) that does not mount this kind
             continue
-        paths.add("/" + path.removeprefix(prefix))
-    return frozenset(paths)
+    return matches
 
 
 class CallbacksSkipPageMiddleware:
@@ -49,13 +57,15 @@ class CallbacksSkipPageMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
         self.view_only = convert_exception_to_response(_ViewOnly()._get_response)
-        self._paths: dict[str, frozenset[str]] = {}
+        self._matches: dict[object, dict[str, ResolverMatch]] = {}
 
     def __call__(self, request):
         urlconf = getattr(request, "urlconf", None) or get_urlconf() or settings.ROOT_URLCONF
-        paths = self._paths.get(urlconf)
-        if paths is None:
-            paths = self._paths[urlconf] = callback_paths(urlconf)
-        if request.path_info in paths:
-            return self.view_only(request)
-        return self.get_response(request)
+        matches = self._matches.get(urlconf)
+        if matches is None:
+            matches = self._matches[urlconf] = callback_matches(urlconf)
+        match = matches.get(request.path_info)
+        if match is None:
+            return self.get_response(request)
+        request.callback_match = match
+        return self.view_only(request)

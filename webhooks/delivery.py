@@ -40,8 +40,8 @@ JITTER = 0.2
 DISABLE_AFTER = timedelta(days=1)
 #: Bytes of a response body kept on an attempt.
 EXCERPT_BYTES = 1024
-#: How far ahead an attempt moves its delivery while it runs (a worker that dies frees it after this).
-LEASE = timedelta(minutes=2)
+#: How far ahead `attempt` moves a single delivery while it runs (a worker that dies frees it after this).
+LEASE = timedelta(minutes=1)
 #: Deliveries claimed at once by a delivery task.
 BATCH = 20
 #: A scheduled delivery task not started this long after it was due is taken for lost.
@@ -123,9 +123,10 @@ def deliver_due(endpoint_id: int) -> int:
 
 
 def lease() -> timedelta:
-    """How long a claimed batch is kept from other workers: long enough to try every delivery in it."""
+    """How long a claimed batch is kept from other workers: long enough to try every delivery in it
+    (a worker that dies mid-batch leaves it to be taken again after this)."""
     per_try = settings.AT_EVENTS_CONNECT_TIMEOUT + settings.AT_EVENTS_READ_TIMEOUT
-    return max(LEASE, timedelta(seconds=BATCH * per_try))
+    return timedelta(seconds=BATCH * per_try + 10)
 
 
 def _claim(endpoint: Endpoint) -> list[Delivery]:

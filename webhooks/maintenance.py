@@ -12,6 +12,8 @@ from .models import Attempt, Delivery, DeliveryStatus, Endpoint, Event
 
 #: Events older than this and still not dispatched are dispatched by the sweep.
 DISPATCH_GRACE = timedelta(seconds=10)
+#: Deliveries due this long ago with no delivery task due for their endpoint are woken by the sweep.
+OVERDUE = timedelta(seconds=30)
 #: Events (with their deliveries and attempts) are kept this long once none of their deliveries waits.
 KEEP_EVENTS = timedelta(days=30)
 
@@ -22,7 +24,7 @@ def sweep() -> dict:
     dispatched = delivery.dispatch(older_than=DISPATCH_GRACE)
     # Endpoints with deliveries overdue (a lease ended, a task lost) and no delivery task due soon.
     overdue = (
-        Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lt=now - delivery.LEASE)
+        Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lt=now - OVERDUE)
         .values_list("endpoint_id", flat=True)
         .distinct()
     )

@@ -222,7 +222,7 @@ def test_a_worker_killed_mid_way_loses_nothing(client, receiver):
     Delivery.objects.filter(pk=first.pk).update(status=DeliveryStatus.PENDING, next_attempt_at=timezone.now())
     assert receiver.requests and len(receiver.requests) == 1
     # The leases end; the sweep wakes the endpoint.
-    Delivery.objects.update(next_attempt_at=timezone.now() - delivery.LEASE - timedelta(seconds=1))
+    Delivery.objects.update(next_attempt_at=timezone.now() - maintenance.OVERDUE - timedelta(seconds=1))
     Endpoint.objects.update(wake_at=timezone.now() - delivery.STALE_WAKE - timedelta(seconds=1))
     assert maintenance.sweep()["woken"] == 1
     deliver_all()

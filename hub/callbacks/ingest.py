@@ -149,7 +149,7 @@ def _prepared(f, as_is: type | None, value, connection):
     """`value` as the database takes it for field `f`: as it is when of the type `as_is` (an aware datetime)."""
     if value is None and as_is is not None:
         return None
-    if type(value) is as_is and (as_is is not datetime or value.tzinfo is not None):
+    if type(value) is as_is and not (isinstance(value, datetime) and value.tzinfo is None):
         return value
     return f.get_db_prep_save(value, connection)
 

@@ -308,6 +308,9 @@ AT_EVENTS_READ_TIMEOUT = env.float("AT_EVENTS_READ_TIMEOUT", default=10.0, minim
 # (a Slack or Teams incoming webhook shows its `text`).
 AT_ALERT_EMAILS = env.emails("AT_ALERT_EMAILS")
 AT_ALERT_WEBHOOK_URLS = env.urls("AT_ALERT_WEBHOOK_URLS")
+# The hub's public address (https://hub.example.com): notifications link to the
+# admin page of their cause on it, and `manage.py doctor` checks it without --base-url.
+AT_PUBLIC_BASE_URL = env.url("AT_PUBLIC_BASE_URL")
 # Mail: smtp+tls://user:password@host:587, consolemail:// (printed), filemail:///path.
 globals().update(env.email_url("EMAIL_URL", default="consolemail://"))  # EMAIL_BACKEND, EMAIL_HOST, ...
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL").strip() or "atproject@localhost"

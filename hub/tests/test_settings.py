@@ -93,6 +93,7 @@ def test_env_example_documents_every_variable():
         ("AT_LOG_PII", "yes please", "true or false"),
         ("AT_DEFAULT_COUNTRY_CODE", "+2540", "a country calling code"),
         ("AT_API_URL", "ftp://example.com", "an http:// or https:// URL"),
+        ("AT_PUBLIC_BASE_URL", "hub.example.com", "an http:// or https:// URL"),
         ("AT_VOICE_CONTENT_TYPE", "text/html", "one of text/plain, application/xml"),
         ("AT_VOICE_NUMBER", "0711082000", "a phone number in international form"),
         ("AT_API_THROTTLE_RATE", "fast", "requests per period"),

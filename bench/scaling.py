@@ -4,7 +4,8 @@
     scripts/with-postgres --durable .venv/bin/python bench/scaling.py --messages 4000 --workers 1,2,4,8
 
 For each backend (TASKS_BACKEND=database, then redis: a throwaway redis-server
-on loopback) and each number of workers, it starts that many
+on loopback, with RQ's forking workers and with `worker --no-fork`) and each
+number of workers, it starts that many
 `manage.py worker` processes and the local AT simulator (answering each send
 after --latency seconds, as AT takes time to answer), queues --messages SMS
 through the service (`queue_sms`: one task per AT_SMS_CHUNK_SIZE recipients),
@@ -97,7 +98,7 @@ def run_backend(args) -> None:
         connection.close()
         processes = [
             subprocess.Popen(  # noqa: S603 - this project's own worker
-                [*MANAGE, "worker", "--interval", "0.05", "--no-startup-delay", "-v", "0"],
+                [*MANAGE, "worker", "--interval", "0.05", "--no-startup-delay", "-v", "0", *args.worker_option],
                 env=os.environ,
                 stdout=subprocess.DEVNULL,
                 start_new_session=True,
@@ -139,7 +140,7 @@ def run_backend(args) -> None:
 # --- The run: simulator, Redis, one child per backend ---------------------------------------------------------
 
 
-def start_redis() -> tuple[subprocess.Popen, str, str]:
+def start_redis() -> tuple[subprocess.Popen, str, str, str]:
     path = shutil.which("redis-server")
     if path is None:
         sys.exit("redis-server is missing (Debian: apt-get install redis-server)")
@@ -153,7 +154,7 @@ def start_redis() -> tuple[subprocess.Popen, str, str]:
 
     wait_until(lambda: redis.Redis(port=port, socket_connect_timeout=1).ping(), 10, "redis-server")
     version = redis.Redis(port=port).info()["redis_version"]
-    return process, f"redis://127.0.0.1:{port}/0", f"Redis {version} (no persistence)"
+    return process, f"redis://127.0.0.1:{port}/0", f"Redis {version} (no persistence)", folder
 
 
 def main() -> None:
@@ -162,7 +163,10 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=25, help="Recipients per task and AT request (AT_SMS_CHUNK_SIZE).")
     parser.add_argument("--latency", type=float, default=0.05, help="Seconds the simulator takes to answer a send.")
     parser.add_argument("--workers", default="1,2,4")
-    parser.add_argument("--backends", default="database,redis")
+    parser.add_argument(
+        "--backends", default="database,redis,redis:no-fork", help="redis:no-fork: workers started with --no-fork."
+    )
+    parser.add_argument("--worker-option", action="append", default=[], help=argparse.SUPPRESS)
     parser.add_argument("--warmup", type=float, default=5.0, help="Seconds the workers get to start.")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -182,18 +186,22 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    redis_server = None
+    redis_server, redis_url, redis_dir = None, "", ""
     load_before = os.getloadavg()
     results, described = [], []
     try:
         wait_until(lambda: urllib.request.urlopen(f"http://127.0.0.1:{sim_port}/phone/log", timeout=1), 30, "atsim")
-        for backend in args.backends.split(","):
+        for spec in args.backends.split(","):
+            backend, _, mode = spec.partition(":")
             child_env = {**env, "TASKS_BACKEND": backend}
+            options = ["--worker-option=--no-fork"] if mode == "no-fork" else []
             if backend == "redis":
-                redis_server, child_env["REDIS_URL"], about = start_redis()
-                described.append(about)
+                if redis_server is None:
+                    redis_server, redis_url, about, redis_dir = start_redis()
+                    described.append(about)
+                child_env["REDIS_URL"] = redis_url
             child = subprocess.run(  # noqa: S603
-                [sys.executable, __file__, "--child", *sys.argv[1:]],
+                [sys.executable, __file__, "--child", *sys.argv[1:], *options],
                 env=child_env,
                 stdout=subprocess.PIPE,
                 text=True,
@@ -205,11 +213,13 @@ def main() -> None:
                     if record["database"] not in described:
                         described.insert(0, record["database"])
                 else:
-                    results.append(record)
+                    results.append({**record, "backend": spec})
     finally:
         simulator.terminate()
         if redis_server is not None:
             redis_server.terminate()
+            redis_server.wait(timeout=10)
+            shutil.rmtree(redis_dir, ignore_errors=True)
     load_after = os.getloadavg()
     print(f"{' | '.join(described)}; {os.cpu_count()} CPUs")
     print(
@@ -217,9 +227,9 @@ def main() -> None:
         f"{args.latency * 1000:.0f} ms"
     )
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min)")
-    print(f"{'backend':<10}{'workers':>8}{'seconds':>10}{'messages/s':>12}")
+    print(f"{'backend':<15}{'workers':>8}{'seconds':>10}{'messages/s':>12}")
     for r in results:
-        print(f"{r['backend']:<10}{r['workers']:>8}{r['seconds']:>10.2f}{r['per_second']:>12,.0f}  {r['statuses']}")
+        print(f"{r['backend']:<15}{r['workers']:>8}{r['seconds']:>10.2f}{r['per_second']:>12,.0f}  {r['statuses']}")
 
 
 if __name__ == "__main__":

@@ -88,7 +88,9 @@ def _publish(task, args) -> None:
         logger.error(
             "Could not publish %s (%d row(s)) to Redis: %s. The rows stay queued; `maintain` enqueues them again "
             "once Redis answers (AT_SWEEP_AFTER_SECONDS after they were due).",
-            task.name, rows, exc,
+            task.name,
+            rows,
+            exc,
         )
 
 
@@ -154,8 +156,10 @@ def reap_dead_tasks(cutoff: datetime) -> int:
             job.ended_at = _rq_now()
             job.set_status(JobStatus.FAILED, pipeline=pipeline)
             queue.failed_job_registry.add(
-                job, exc_string=f"{WorkerLost.__name__}: the worker running this task stopped (running since "
-                f"{_aware(started)})", pipeline=pipeline,
+                job,
+                exc_string=f"{WorkerLost.__name__}: the worker running this task stopped (running since "
+                f"{_aware(started)})",
+                pipeline=pipeline,
             )
             pipeline.execute()
         count += 1
@@ -268,7 +272,9 @@ def _retry_after_database_error(job, exc_type, exc_value, traceback) -> bool:
     if job.retries_left > 0:
         logger.warning(
             "Database unavailable (%s) for task %s; it runs again in %d s",
-            exc_type.__name__, job.id, job.get_retry_interval(),
+            exc_type.__name__,
+            job.id,
+            job.get_retry_interval(),
         )
     else:
         logger.error("Task %s failed on the database %d times: left failed", job.id, MAX_DATABASE_RETRIES)
@@ -288,22 +294,30 @@ def _worker_classes():
             self.push_exc_handler(_retry_after_database_error)
 
     class InProcessWorker(SimpleWorker):
-        """The same, running each task in this process (the tests: `responses` and the test database apply)."""
+        """The same, running each task in this process (`worker --no-fork`: no fork and no new database
+        connection per task; the tests: `responses` and the test database apply)."""
+
+        own_signals = True
 
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self.push_exc_handler(_retry_after_database_error)
 
         def _install_signal_handlers(self):
-            pass  # leave the test runner's own
+            if self.own_signals:
+                super()._install_signal_handlers()
 
-    return Worker, InProcessWorker
+    class TestWorker(InProcessWorker):
+        own_signals = False  # leave the test runner's own
+
+    return Worker, InProcessWorker, TestWorker
 
 
-def rq_worker(*, name: str | None = None, in_process: bool = False, **options):
-    """An RQ worker on our queue (Redis only), with django-tasks-rq's job class."""
+def rq_worker(*, name: str | None = None, in_process: bool = False, for_tests: bool = False, **options):
+    """An RQ worker on our queue (Redis only), with django-tasks-rq's job class: forking a work horse per task,
+    or running tasks `in_process`."""
     queue = _queue()
-    worker_class = _worker_classes()[1 if in_process else 0]
+    worker_class = _worker_classes()[2 if for_tests else 1 if in_process else 0]
     return worker_class(
         [queue], connection=queue.connection, job_class=_job_class(), queue_class=type(queue), name=name, **options
     )
@@ -336,7 +350,7 @@ def run_queued_tasks() -> None:
     queue = _queue()
     while True:
         moved = _enqueue_due(queue)
-        worked = rq_worker(in_process=True).work(burst=True, logging_level="WARNING")
+        worked = rq_worker(for_tests=True).work(burst=True, logging_level="WARNING")
         if not moved and not worked:
             return
 
@@ -365,9 +379,14 @@ def tasks() -> list[QueuedTask]:
 
         return [
             QueuedTask(
-                id=str(r.pk), task_path=r.task_path, args=r.args_kwargs["args"], status=r.status,
-                enqueued_at=r.enqueued_at, run_after=None if r.run_after == get_date_max() else r.run_after,
-                started_at=r.started_at, finished_at=r.finished_at,
+                id=str(r.pk),
+                task_path=r.task_path,
+                args=r.args_kwargs["args"],
+                status=r.status,
+                enqueued_at=r.enqueued_at,
+                run_after=None if r.run_after == get_date_max() else r.run_after,
+                started_at=r.started_at,
+                finished_at=r.finished_at,
             )
             for r in DBTaskResult.objects.order_by("enqueued_at", "pk")
         ]
@@ -385,10 +404,14 @@ def tasks() -> list[QueuedTask]:
         for job in _fetch(queue, ids):
             found.append(
                 QueuedTask(
-                    id=job.id, task_path=job.func_name, args=list(job.args), status=status,
+                    id=job.id,
+                    task_path=job.func_name,
+                    args=list(job.args),
+                    status=status,
                     enqueued_at=_aware(job.enqueued_at or job.created_at),
                     run_after=_aware(scheduled.get_scheduled_time(job)) if index == 1 else None,
-                    started_at=_aware(job.started_at), finished_at=_aware(job.ended_at),
+                    started_at=_aware(job.started_at),
+                    finished_at=_aware(job.ended_at),
                 )
             )
     return sorted(found, key=lambda t: (t.enqueued_at or datetime.min.replace(tzinfo=UTC), t.id))
@@ -402,7 +425,7 @@ def strand_waiting_tasks() -> int:
         return DBTaskResult.objects.ready().update(status="RUNNING", started_at=timezone.now())
     queue, count = _queue(), 0
     _enqueue_due(queue)
-    worker = rq_worker(in_process=True)
+    worker = rq_worker(for_tests=True)
     while (result := queue.dequeue_any([queue], None, connection=queue.connection, job_class=_job_class())) is not None:
         job, _ = result
         worker.prepare_execution(job)

@@ -10,6 +10,7 @@ import pytest
 import requests
 from django.conf import settings
 
+from hub import queue
 from hub.outbound import OutboundStatus
 from hub.tests.test_end_to_end import _answers, database_url, free_port, wait_until
 from sms.models import OutboundMessage
@@ -24,7 +25,10 @@ def sent_by_sim(port: int) -> int:
     return len([line for line in log if "delivery reports of" in line])
 
 
-def test_a_send_that_never_reached_at_is_retried_by_the_worker_when_due():
+@pytest.mark.parametrize("options", [[], ["--no-fork"]], ids=["forking", "no-fork"])
+def test_a_send_that_never_reached_at_is_retried_by_the_worker_when_due(options):
+    if options and not queue.uses_redis():
+        pytest.skip("--no-fork is RQ's (TASKS_BACKEND=redis)")
     sim_port = free_port()
     env = {
         **os.environ,
@@ -40,7 +44,7 @@ def test_a_send_that_never_reached_at_is_retried_by_the_worker_when_due():
     }
     manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
     worker = subprocess.Popen(
-        [*manage, "worker", "--interval", "0.1", "--no-startup-delay"],
+        [*manage, "worker", "--interval", "0.1", "--no-startup-delay", *options],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -20,6 +20,12 @@ from . import forms
 from .models import Endpoint, EventType
 
 
+def _uncached(response: Response) -> Response:
+    """An answer carrying a secret is kept by no cache."""
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 class EndpointPermission(permissions.DjangoModelPermissions):
     """The model's permissions, reading included (view_endpoint)."""
 
@@ -85,7 +91,7 @@ class EndpointList(EndpointViewMixin, generics.ListCreateAPIView):
         serializer = EndpointSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         endpoint = serializer.save(created_by=request.user)
-        return Response(CreatedEndpointSerializer(endpoint).data, status=status.HTTP_201_CREATED)
+        return _uncached(Response(CreatedEndpointSerializer(endpoint).data, status=status.HTTP_201_CREATED))
 
 
 class EndpointDetail(EndpointViewMixin, generics.RetrieveUpdateDestroyAPIView):
@@ -105,4 +111,4 @@ class RotateSecret(EndpointViewMixin, generics.GenericAPIView):
         serializer = RotateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         secret = endpoint.rotate_secret(timedelta(hours=serializer.validated_data["grace_hours"]))
-        return Response({"secret": secret, "previous_secret_valid_until": endpoint.previous_secret_until})
+        return _uncached(Response({"secret": secret, "previous_secret_valid_until": endpoint.previous_secret_until}))

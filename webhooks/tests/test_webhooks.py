@@ -308,6 +308,7 @@ def test_scripts_register_an_endpoint_and_see_its_secret_only_then(staff_client,
     body = answer.json()
     endpoint = Endpoint.objects.get(pk=body["id"])
     assert body["secret"] == endpoint.secret and body["secret"].startswith("whsec_")
+    assert answer["Cache-Control"] == "no-store"
     assert Webhook(body["secret"])  # a secret the libraries accept
     listed = staff_client.get(API)
     assert listed.status_code == 200 and endpoint.secret not in listed.content.decode()

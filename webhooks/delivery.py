@@ -253,9 +253,10 @@ def _post(url: str, body: bytes, headers: dict) -> tuple[int, bytes]:
     split = urlsplit(url)
     target = (split.path or "/") + (f"?{split.query}" if split.query else "")
     default_port = 443 if scheme == "https" else 80
+    named = f"[{host}]" if ":" in host else host  # an IPv6 address
     headers = {
         **headers,
-        "Host": host if port == default_port else f"{host}:{port}",
+        "Host": named if port == default_port else f"{named}:{port}",
         "Content-Type": "application/json",
         "User-Agent": "atproject-webhooks",
     }

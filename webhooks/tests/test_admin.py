@@ -63,3 +63,33 @@ def test_the_admin_registers_an_endpoint_and_shows_its_secret_once(staff_client,
     assert page.status_code == 200 and endpoint.secret in page.content.decode()
     assert endpoint.events == ["sms.sent", "sms.failed"]
     assert endpoint.secret not in staff_client.get("/admin/webhooks/endpoint/").content.decode()
+
+
+@pytest.mark.parametrize("page", [
+    "endpoint_changelist", "endpoint_change", "event_changelist", "event_change", "delivery_changelist",
+    "delivery_change",
+])  # fmt: skip
+def test_admin_pages_run_as_many_queries_at_2n_rows_as_at_n(staff_client, page):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    from webhooks.models import Delivery, Event
+
+    from .growth import grow_webhooks
+
+    def url():
+        model = {"endpoint": Endpoint, "event": Event, "delivery": Delivery}[page.split("_")[0]]
+        args = [model.objects.order_by("pk").first().pk] if page.endswith("_change") else []
+        return reverse(f"admin:webhooks_{page}", args=args)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert staff_client.get(url()).status_code == 200
+        return len(captured)
+
+    grow_webhooks(0, 3)
+    queries()  # the process's caches first
+    at_n = queries()
+    grow_webhooks(3, 3)
+    assert queries() == at_n

@@ -378,9 +378,9 @@ def apply_delivery_report(report: DeliveryReport, arrival: Arrival | None = None
         advance = _advance_sql(report.at_message_id, report.status, report.received_at, report.failure_reason)
         if advance is not None:
             cursor.execute(*advance)
-
             if cursor.rowcount and (event := REPORT_EVENTS.get(outbound_status_for_report(report.status))):
                 webhooks.emit_matching(event, OutboundMessage, "at_message_id", report.at_message_id)
+
 
 def delivery_report_insert_effect(values: dict, db=None) -> InsertEffect | None:
     """`apply_delivery_report` within the report's INSERT (PostgreSQL): linked as stored, the message moved

@@ -553,3 +553,18 @@ def test_old_events_are_pruned_unless_a_delivery_waits(client, receiver):
     assert maintenance.prune() == 1
     assert list(Event.objects.values_list("pk", flat=True)) == [waiting.pk]
     assert Attempt.objects.filter(delivery__event=done).count() == 0
+
+
+def test_scripts_change_and_delete_an_endpoint(staff_client, receiver, settings):
+    endpoint = endpoint_for(receiver.url, "sms.sent")
+    changed = staff_client.patch(f"{API}{endpoint.pk}/", {"events": ["sms.failed"], "enabled": False},
+                                 content_type="application/json")  # fmt: skip
+    assert changed.status_code == 200 and changed.json()["events"] == ["sms.failed"]
+    assert not webhooks.wants("sms.failed")  # disabled: nothing is written for it
+    settings.AT_EVENTS_ALLOW_PRIVATE = False
+    refused = staff_client.patch(f"{API}{endpoint.pk}/", {"url": "https://10.0.0.1/x"}, content_type="application/json")
+    assert refused.status_code == 400 and "'url'" in refused.json()["error"]
+    missing = staff_client.get(f"{API}999999/")
+    assert missing.status_code == 404 and missing.json()["error"]
+    assert staff_client.delete(f"{API}{endpoint.pk}/").status_code == 204
+    assert not Endpoint.objects.exists()

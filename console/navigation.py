@@ -18,8 +18,9 @@ SECTIONS = [
 ]  # fmt: skip
 #: Shown to superusers only, under "System".
 INTERNALS = {
-    "ussd.UssdHop", "voice.VoiceInstruction", "django_tasks_database.DBTaskResult", "authtoken.TokenProxy",
-    "auth.User", "auth.Group",
+    "ussd.UssdHop", "voice.VoiceInstruction", "authtoken.TokenProxy", "auth.User", "auth.Group",
+    # The task queue's own pages: django-tasks-db's rows, or RQ's dashboard with TASKS_BACKEND=redis.
+    "django_tasks_database.DBTaskResult", "django_rq.Dashboard",
 }  # fmt: skip
 
 

@@ -22,8 +22,9 @@ from hub.callbacks.views import CallbackView
 from hub.invoke import InvokePermission, InvokeView
 from hub.testing import load_payload, post_callback
 
-# Views outside the admin that anyone may GET: they reveal nothing and change nothing.
-PUBLIC = {"welcome", "healthz", "ready"}
+# Views outside the admin that anyone may GET: they reveal nothing and change nothing (the API's
+# schema and its docs describe endpoints, which each check their caller).
+PUBLIC = {"welcome", "healthz", "ready", "schema", "docs"}
 
 
 def walk(patterns, prefix=""):
@@ -35,10 +36,17 @@ def walk(patterns, prefix=""):
 
 
 def test_every_view_is_a_protected_kind():
-    """Fails when a callback lacks the token check, an invoke view lacks authentication, or a view is unknown."""
-    checked = {"callback": 0, "invoke": 0}
+    """Fails when a callback lacks the token check, an invoke, read or webhook-endpoint view lacks staff
+    authentication and its permission, /metrics its token, or a view is unknown."""
+    from alerts.metrics import metrics_view
+    from api.views import CanViewModel, IsStaff, ReadAPIView
+    from webhooks.api import EndpointPermission, EndpointViewMixin
+
+    staff_auth = (StaffTokenAuthentication, SessionAuthentication)
+    checked = {"callback": 0, "invoke": 0, "read": 0, "webhook-endpoints": 0, "metrics": 0, "public api": 0}
     for route, pattern in walk(get_resolver().url_patterns):
-        view_class = getattr(pattern.callback, "view_class", None)
+        # A view's class (as_view()), or a viewset's (a router's routes).
+        view_class = getattr(pattern.callback, "view_class", None) or getattr(pattern.callback, "cls", None)
         if route.startswith("admin/"):
             continue
         if view_class is not None and issubclass(view_class, CallbackView):
@@ -52,12 +60,26 @@ def test_every_view_is_a_protected_kind():
             assert view_class.required_permission, route
             assert view_class.throttle_classes, route
             checked["invoke"] += 1
+        elif view_class is not None and issubclass(view_class, ReadAPIView):
+            assert tuple(view_class.authentication_classes) == staff_auth, route
+            assert any(issubclass(p, (CanViewModel, IsStaff)) for p in view_class.permission_classes), route
+            checked["read"] += 1
+        elif view_class is not None and issubclass(view_class, EndpointViewMixin):
+            assert tuple(view_class.authentication_classes) == staff_auth, route
+            assert any(issubclass(p, EndpointPermission) for p in view_class.permission_classes), route
+            checked["webhook-endpoints"] += 1
+        elif pattern.name in {"schema", "docs"}:
+            assert not any(hasattr(view_class, m) for m in ("post", "put", "patch", "delete")), route  # read-only
+            checked["public api"] += 1
+        elif pattern.callback is metrics_view:
+            checked["metrics"] += 1  # its bearer token and allowlist: alerts/tests/test_metrics.py
         else:
             assert not (view_class and issubclass(view_class, APIView)), f"unchecked API view at {route}"
             assert pattern.name in PUBLIC, f"unexpected view at {route}"
     from hub.callbacks.registry import kinds
 
-    assert checked == {"callback": len(kinds()), "invoke": 5}
+    assert checked["callback"] == len(kinds()) and checked["invoke"] == 5 and checked["metrics"] == 1
+    assert checked["read"] >= 8 and checked["webhook-endpoints"] == 3 and checked["public api"] == 2, checked
 
 
 def test_admin_actions_that_send_name_their_permission():

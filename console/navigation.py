@@ -15,6 +15,8 @@ SECTIONS = [
         "ussd.UssdEnd", "airtime.AirtimeValidation", "airtime.AirtimeStatusEvent", "simswap.SimSwapStatusEvent",
         "voice.VoiceEvent",
     ]),
+    (_("Alerts"), ["alerts.Incident", "alerts.AlertRule", "alerts.NotificationAttempt"]),
+    (_("Integrations"), ["webhooks.Endpoint", "webhooks.Event", "webhooks.Delivery"]),
 ]  # fmt: skip
 #: Shown to superusers only, under "System".
 INTERNALS = {

@@ -16,6 +16,7 @@ from django.urls import reverse
 from hub.callbacks.registry import kinds
 from hub.testing import post_callback
 from hub.tests.test_ingestion import fixture_for
+from webhooks.tests.growth import grow_webhooks
 
 pytestmark = pytest.mark.django_db
 
@@ -63,6 +64,7 @@ def grow(client, start: int, count: int) -> None:
         queue_checks(phones)
         AutoReplyRule.objects.create(keyword=f"k{i}", reply="Thanks")
     grow_incidents(start, count)
+    grow_webhooks(start, count)
     menu = Menu.objects.order_by("pk").first() or Menu.objects.create(name="grown", service_code="*1#")
     flow = VoiceFlow.objects.order_by("pk").first() or VoiceFlow.objects.create(number="+254711082000")
     for i in range(start, start + count):

@@ -28,6 +28,7 @@ class AlertKind(models.TextChoices):
     AIRTIME_DAILY_LIMIT = "airtime_daily_limit", _("Airtime daily limit used")
     USSD_ANSWER_TIME = "ussd_answer_time", _("USSD answer time (p95)")
     USSD_FAILED_SHARE = "ussd_failed_share", _("USSD failed or timed-out sessions")
+    WEBHOOK_FAILING = "webhook_failing", _("Event webhook endpoint failing or disabled")
 
 
 #: What threshold, window and minimum count mean for each kind (None: not used), and what the rule watches.
@@ -125,6 +126,16 @@ KIND_HELP = {
         "threshold": _("Percent above which the rule fires, e.g. 20."),
         "window": _("Sessions started in the last N minutes."),
         "min_count": _("At least this many sessions."),
+    },
+    AlertKind.WEBHOOK_FAILING: {
+        "watches": _(
+            "Event webhook endpoints whose deliveries have failed without a success for longer than the "
+            "window, or that were disabled after a day of failures (their events wait; replay them once the "
+            "receiver is fixed). One incident per endpoint, named by its host."
+        ),
+        "threshold": None,
+        "window": _("Failing for longer than N minutes."),
+        "min_count": None,
     },
 }
 

@@ -510,3 +510,36 @@ def ussd_failed_share(rule: AlertRule, now: datetime) -> list[Condition]:
     )
     link = admin_list("ussd.UssdSession", status__in="Failed,Incomplete", started_at__gte=since.isoformat())
     return [Condition("ussd", summary, figures, link)]
+
+
+# --- Event webhooks ------------------------------------------------------------------------------
+
+
+@evaluator(AlertKind.WEBHOOK_FAILING)
+def webhook_failing(rule: AlertRule, now: datetime) -> list[Condition]:
+    from urllib.parse import urlsplit
+
+    from webhooks.models import Endpoint
+
+    since = now - timedelta(minutes=rule.window_minutes)
+    endpoints = Endpoint.objects.filter(
+        Q(enabled=True, failing_since__lt=since) | Q(enabled=False, disabled_at__isnull=False)
+    ).order_by("pk")
+    conditions = []
+    for endpoint in endpoints:
+        host = urlsplit(endpoint.url).hostname or "?"  # never the path or user info: they may hold a token
+        figures = {
+            "endpoint": endpoint.pk,
+            "host": host,
+            "failing_since": _iso(endpoint.failing_since),
+            "disabled_at": _iso(endpoint.disabled_at if not endpoint.enabled else None),
+            "window_minutes": rule.window_minutes,
+        }
+        if not endpoint.enabled:
+            summary = f"Webhook endpoint {endpoint.pk} ({host}) was disabled after a day of failed deliveries"
+        else:
+            minutes = round((now - endpoint.failing_since).total_seconds() / 60)
+            summary = f"Webhook endpoint {endpoint.pk} ({host}) has failed every delivery for {minutes} min"
+        link = reverse("admin:webhooks_endpoint_change", args=[endpoint.pk])
+        conditions.append(Condition(f"endpoint {endpoint.pk}", summary, figures, link))
+    return conditions

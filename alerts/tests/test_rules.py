@@ -311,3 +311,26 @@ def test_figures_are_refreshed_while_an_incident_holds():
     maintain()
     [held] = open_incidents(AlertKind.STUCK_SENT)
     assert held.pk == incident.pk and held.figures["messages"] == 2 and held.opened_at == incident.opened_at
+
+
+def test_a_webhook_endpoint_failing_past_the_window_then_disabled_fires_until_it_works_again():
+    from webhooks.models import Endpoint
+
+    rule(AlertKind.WEBHOOK_FAILING, window_minutes=30)
+    Endpoint.objects.create(url="https://ok.example/hook", events=["sms.sent"])  # healthy
+    recent = Endpoint.objects.create(url="https://new.example/hook", events=["sms.sent"])
+    Endpoint.objects.filter(pk=recent.pk).update(failing_since=timezone.now() - timedelta(minutes=5))  # not yet
+    failing = Endpoint.objects.create(url="https://user:pw@down.example/secret-path/tok", events=["sms.sent"])
+    Endpoint.objects.filter(pk=failing.pk).update(failing_since=timezone.now() - timedelta(minutes=45))
+    [incident] = fires_and_holds(AlertKind.WEBHOOK_FAILING, [f"endpoint {failing.pk}"])
+    assert incident.figures["host"] == "down.example" and "down.example" in incident.summary
+    assert "secret-path" not in str(incident.figures) + incident.summary and "pw" not in incident.summary
+    assert incident.link == f"/admin/webhooks/endpoint/{failing.pk}/change/"
+    # A day later it is disabled: the same incident holds.
+    Endpoint.objects.filter(pk=failing.pk).update(enabled=False, disabled_at=timezone.now())
+    maintain()
+    [held] = open_incidents(AlertKind.WEBHOOK_FAILING)
+    assert held.pk == incident.pk and "disabled" in held.summary
+    # Staff fix the receiver and enable it again; its next delivery succeeds.
+    Endpoint.objects.filter(pk=failing.pk).update(enabled=True, failing_since=None)
+    resolves(AlertKind.WEBHOOK_FAILING)  # one incident in all: the healthy and the recent endpoints never fired

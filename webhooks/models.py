@@ -72,7 +72,10 @@ class Endpoint(models.Model):
 
     def __str__(self):
         # Not the whole URL: its path or query may hold the receiver's own token.
-        return self.description or f"{urlsplit(self.url).scheme}://{urlsplit(self.url).netloc}/…"
+        # Nor its user info (user:password@): the host and port only.
+        url = urlsplit(self.url)
+        host = f"[{url.hostname}]" if url.hostname and ":" in url.hostname else url.hostname
+        return self.description or f"{url.scheme}://{host}{f':{url.port}' if url.port else ''}/…"
 
     def signing_secrets(self, now=None) -> list[str]:
         """The secrets a delivery is signed with now: the current one, and the previous during its grace period."""

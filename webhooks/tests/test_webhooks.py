@@ -568,3 +568,15 @@ def test_scripts_change_and_delete_an_endpoint(staff_client, receiver, settings)
     assert missing.status_code == 404 and missing.json()["error"]
     assert staff_client.delete(f"{API}{endpoint.pk}/").status_code == 204
     assert not Endpoint.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://hooks.example/t0k3n-path?key=secret", "https://hooks.example/…"),
+        ("https://user:pass@hooks.example:8443/p", "https://hooks.example:8443/…"),
+        ("https://[2001:db8::1]/p", "https://[2001:db8::1]/…"),
+    ],
+)
+def test_an_endpoint_is_named_by_its_host_and_port_only(url, shown):
+    assert str(Endpoint(url=url)) == shown

@@ -11,7 +11,10 @@ normal day), one scenario after the other against the same server:
 - bare:  a bare Django view answering "OK" (bench/urls.py): the server's and Django's cost;
 - floor: a view doing one autocommitted INSERT of the report: durably storing it, at the least;
 - dlr:   distinct delivery reports for messages created beforehand, stored and linked;
-- ussd:  fresh USSD sessions walking the demo menu ("", "1", "1*1").
+- ussd:  fresh USSD sessions walking the demo menu ("", "1", "1*1");
+- dlr+hooks, ussd+hooks: the same with one event-webhook endpoint registered
+  for every event type (its events are written to the outbox with each report;
+  no worker delivers them here): the cost of webhooks on the hot path.
 
 It prints PostgreSQL's settings (and refuses to run with fsync or
 synchronous_commit off: a 200 must mean durably stored), then requests/s, p50
@@ -190,7 +193,7 @@ def main():
     wrk = ensure_wrk()
     scenarios = args.scenarios.split(",")
 
-    if "dlr" in scenarios:  # messages for every report wrk can send (thread ids 1.., n up to 2M per thread)
+    if any(name.startswith("dlr") for name in scenarios):  # messages for every report wrk can send (n up to 2M/thread)
         from hub.outbound import OutboundStatus, insert_rows
 
         DeliveryReport.objects.all().delete()
@@ -239,16 +242,22 @@ def main():
         for _round in range(args.rounds):
             measured = {}
             for name in scenarios:
-                reset(name)
+                base, hooked = name.removesuffix("+hooks"), name.endswith("+hooks")
+                reset(base)
+                hooks(hooked)
                 if args.warmup:
                     run_wrk(wrk, port, "bare.lua", args.warmup, args.connections, args.threads)
-                measured[name] = run_wrk(wrk, port, scripts[name], args.duration, args.connections, args.threads)
-                if name == "dlr":
+                measured[name] = run_wrk(wrk, port, scripts[base], args.duration, args.connections, args.threads)
+                if hooked:
+                    from webhooks.models import Event
+
+                    measured[name]["events"] = Event.objects.count()
+                if base == "dlr":
                     measured[name]["rows"] = DeliveryReport.objects.count()
                     measured[name]["linked"] = DeliveryReport.objects.filter(message__isnull=False).count()
-                if name == "ussd":
+                if base == "ussd":
                     measured[name]["rows"] = UssdHop.objects.count()
-                if name == "floor":
+                if base == "floor":
                     with connection.cursor() as cursor:
                         cursor.execute(f"SELECT count(*) FROM {FLOOR_TABLE}")  # noqa: S608 - a constant name
                         measured[name]["rows"] = cursor.fetchone()[0]
@@ -271,15 +280,31 @@ def reset(name):
     if name == "dlr":
         DeliveryReport.objects.all().delete()
         OutboundMessage.objects.update(status=OutboundStatus.SUBMITTED)
-    if name == "ussd":
-        UssdHop.objects.all().delete()
-        UssdSession.objects.all().delete()
     with connection.cursor() as cursor:
+        if name == "ussd":  # TRUNCATE waits for a request still finishing, where DELETE would race it
+            cursor.execute(f"TRUNCATE {UssdHop._meta.db_table}, {UssdSession._meta.db_table} CASCADE")
         if name == "floor":
             from bench.urls import FLOOR_TABLE
 
             cursor.execute(f"TRUNCATE {FLOOR_TABLE}")
         cursor.execute("ANALYZE")
+
+
+def hooks(wanted: bool) -> None:
+    """One webhook endpoint for every event type, or none; then long enough for every server process to see it
+    (each reads which types are wanted every WANTED_TTL seconds)."""
+    from webhooks.models import Endpoint, Event, EventType
+    from webhooks.wanted import WANTED_TTL
+
+    present = Endpoint.objects.exists()
+    Event.objects.all().delete()
+    if wanted and not present:
+        Endpoint.objects.create(url="https://93.184.215.14/bench-hook", events=list(EventType.values))
+    elif not wanted and present:
+        Endpoint.objects.all().delete()
+    else:
+        return
+    time.sleep(WANTED_TTL + 1)
 
 
 def report(rounds, scenarios) -> int:
@@ -302,6 +327,8 @@ def report(rounds, scenarios) -> int:
                 for run in runs
             )
             check += "  LOST" if lost else "  nothing lost"
+        if "events" in runs[0]:
+            check += "; events written " + ", ".join(f"{run['events']:.0f}" for run in runs)
         ratio = f"{statistics.median(ratios):.2f}" if ratios else "-"
         to_floor = f"{statistics.median(floors):.2f}" if floors else "-"
         print(

@@ -293,7 +293,12 @@ def queue_backlog(rule: AlertRule, now: datetime) -> list[Condition]:
         f"The oldest of {queue.get('waiting')} waiting tasks has waited {round(oldest / 60)} min "
         f"(more than {rule.window_minutes} min): workers are not keeping up, or none runs"
     )
-    link = admin_list("django_tasks_database.DBTaskResult", status__exact="READY")
+    from hub.queue import uses_redis
+
+    if uses_redis():  # RQ's dashboard, which lists its queues and their jobs
+        link = admin_list("django_rq.Dashboard")
+    else:
+        link = admin_list("django_tasks_database.DBTaskResult", status__exact="READY")
     return [Condition("queue", summary, figures, link)]
 
 

@@ -192,6 +192,11 @@ def test_a_task_waiting_too_long_fires_the_queue_rule(settings):
     backdate_tasks(timedelta(minutes=20))
     [incident] = fires_and_holds(AlertKind.QUEUE_BACKLOG, ["queue"])
     assert incident.figures["waiting"] == 1 and incident.figures["oldest_waiting_seconds"] >= 1200
+    from hub.queue import uses_redis
+
+    # The queue's own page: RQ's dashboard, or django-tasks-db's waiting tasks.
+    queue_page = "/admin/django_rq/dashboard/" if uses_redis() else "/admin/django_tasks_database/dbtaskresult/"
+    assert incident.link.startswith(queue_page)
     settings.AT_API_URL = "http://at.stub"
     with responses.RequestsMock() as mock:
         mock.post("http://at.stub/version1/messaging", status=401, body="refused")

@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.apps import apps
 from django.conf import settings
@@ -62,7 +62,7 @@ def run_due_jobs(now=None) -> dict[str, object]:
     for job in _jobs.values():
         key = f"atproject:periodic:{job.name}"
         last = cache.get(key)
-        if last is not None and now - timezone.datetime.fromisoformat(last) < job.every:
+        if last is not None and now - datetime.fromisoformat(last) < job.every:
             continue
         try:
             ran[job.name] = job.function()

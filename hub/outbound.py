@@ -208,6 +208,20 @@ def when_unknown(model, hook) -> None:
     _unknown_hooks[model] = hook
 
 
+def _concrete(model, name: str) -> models.Field:
+    """`model`'s field `name`, which must be a column of its table (not a reverse relation)."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field) or not field.column:
+        raise ValueError(f"{model.__name__}.{name} is not a column")
+    return field
+
+
+def _column(field: models.Field) -> str:
+    """The field's column name (every concrete field has one)."""
+    assert field.column, field
+    return field.column
+
+
 class OutboundQuerySet(models.QuerySet):
     """The status queries of outbound rows: `Model.objects.filter(...).advance(status)`, `.pending()`, ...
 
@@ -221,7 +235,7 @@ class OutboundQuerySet(models.QuerySet):
         fields = clipped(self.model, fields)
         return self.filter(status__in=statuses_below(status)).update(status=status, updated_at=timezone.now(), **fields)
 
-    advance.queryset_only = True
+    advance.queryset_only = True  # type: ignore[attr-defined]  # read by Django's manager, unknown to the stubs
 
     def claim(self) -> list:
         """Take those of these rows still queued for sending (`sending`, one more attempt); each is claimed
@@ -239,7 +253,7 @@ class OutboundQuerySet(models.QuerySet):
             )
         return claimed
 
-    claim.queryset_only = True
+    claim.queryset_only = True  # type: ignore[attr-defined]  # read by Django's manager, unknown to the stubs
 
     def pending(self):
         """On their way (`PENDING`)."""
@@ -393,22 +407,24 @@ class OutboundRequest(models.Model):
         using = router.db_for_write(cls)
         connection = connections[using]
         quote = connection.ops.quote_name
-        columns = [cls._meta.get_field(name) for name in fields]
-        table, pk, status = quote(cls._meta.db_table), quote(cls._meta.pk.column), quote("status")
+        columns = [_concrete(cls, name) for name in fields]
+        key = cls._meta.pk
+        assert key is not None
+        table, pk, status = quote(cls._meta.db_table), quote(_column(key)), quote("status")
         rows = [
             [obj.pk] + [c.get_db_prep_save(clip(cls, c.name, getattr(obj, c.attname)), connection) for c in columns]
             for obj in objs
         ]
         with transaction.atomic(using=using), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                names = ", ".join(quote(c.column) for c in [cls._meta.pk, *columns])
+                names = ", ".join(quote(_column(c)) for c in [key, *columns])
                 cursor.execute(
                     f"CREATE TEMPORARY TABLE answers ON COMMIT DROP AS SELECT {names} FROM {table} WITH NO DATA"  # noqa: S608
                 )
                 with cursor.cursor.copy(f"COPY answers ({names}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
-                assignments = ", ".join(f"{quote(c.column)} = answers.{quote(c.column)}" for c in columns)
+                assignments = ", ".join(f"{quote(_column(c))} = answers.{quote(_column(c))}" for c in columns)
                 cursor.execute(
                     f"UPDATE {table} SET {assignments} FROM answers "  # noqa: S608
                     f"WHERE {table}.{pk} = answers.{pk} AND {table}.{status} = %s",
@@ -416,7 +432,7 @@ class OutboundRequest(models.Model):
                 )
                 cursor.execute("DROP TABLE answers")
                 return
-            assignments = ", ".join(f"{quote(c.column)} = %s" for c in columns)
+            assignments = ", ".join(f"{quote(_column(c))} = %s" for c in columns)
             cursor.executemany(
                 f"UPDATE {table} SET {assignments} WHERE {pk} = %s AND {status} = %s",  # noqa: S608
                 [[*row[1:], row[0], while_status] for row in rows],

@@ -28,6 +28,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 from django.conf import settings
 from django.core.cache import cache
@@ -50,7 +51,7 @@ class WorkerLost(Exception):
 
 def uses_redis() -> bool:
     """Whether the tasks go through Redis (TASKS_BACKEND=redis) rather than the database."""
-    return settings.TASKS["default"]["BACKEND"].startswith("django_tasks_rq")
+    return str(settings.TASKS["default"]["BACKEND"]).startswith("django_tasks_rq")
 
 
 def backend_name() -> str:
@@ -210,7 +211,7 @@ def depth() -> dict:
     connection, scheduled = queue.connection, queue.scheduled_job_registry.key
     now = time.time()
     head = queue.get_job_ids(0, 1)
-    oldest = []
+    oldest: list[datetime] = []
     if head:
         (job,) = _fetch(queue, head, keep_missing=True)
         if job is not None and (job.enqueued_at or job.created_at):
@@ -512,6 +513,10 @@ def _rq_now() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def _aware(value: datetime) -> datetime: ...
+@overload
+def _aware(value: None) -> None: ...
 def _aware(value: datetime | None) -> datetime | None:
     """RQ's times are UTC, naive in some versions."""
     if value is None:

@@ -114,7 +114,7 @@ class TcpProxy:
         self._listener.close()
         self._lock = threading.Lock()
         self._sockets: list = []
-        self._server = None
+        self._server: socket.socket | None = None
 
     def up(self) -> None:
         import socket

@@ -18,7 +18,16 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DatabaseError, InterfaceError, OperationalError, connections, models, router, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connections,
+    models,
+    router,
+    transaction,
+)
 from django.db.models import F
 
 from .models import Arrival, CallbackEvent, InsertEffect, ProcessingState
@@ -226,6 +235,12 @@ def _store_and_apply_at_once(kind: CallbackKind, key: str, values: dict, now) ->
             row = cursor.fetchone()
     except (OperationalError, InterfaceError):
         raise
+    except IntegrityError:
+        # A concurrent callback got there first (two first hops of one USSD session, say): the ordinary path,
+        # which waits for that one's row, stores this one. Expected now and then; not an error.
+        logger.warning("%s callback: a concurrent callback conflicted with its one statement; stored step by step",
+                       model._meta.label)  # fmt: skip
+        return None
     except DatabaseError:
         logger.exception("%s callback: storing it with its effect failed; trying step by step", model._meta.label)
         return None

@@ -180,3 +180,52 @@ def test_a_handler_screen_runs_once_for_a_repeated_hop(client):
     assert answers == [b"END Counted", b"END Counted"]
     assert HANDLED == ["7"]  # the repeat is answered from the stored hop, its handler not run again
     assert UssdSession.objects.get(session_id="ATUid_h").hop_count == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hop_racing_its_sessions_first_hop_is_stored_step_by_step_with_a_warning_not_an_error(client, caplog):
+    """Two first hops of one session at once (AT retrying, say): the one-statement path cannot link the second
+    to a session the first has not committed yet; the ordinary path stores it, and that is no error."""
+    import importlib
+    import threading
+
+    from django.apps import apps
+    from django.db import connections
+    from django.utils import timezone
+
+    from ussd.models import UssdHop, UssdSession
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement effect is PostgreSQL's")
+    if not apps.get_model("ussd", "Menu").objects.exists():
+        importlib.import_module("ussd.migrations.0002_demo_menu").install(apps, None)
+    post_callback(client, USSD_URL, {"sessionId": "ATUid_warm", "serviceCode": "*384*123#",
+                                     "phoneNumber": "+254711000002", "networkCode": "63902", "text": ""})  # fmt: skip
+    # The first hop's transaction: its session inserted, not committed yet.
+    first = connections.create_connection("default")
+    first.set_autocommit(False)
+    with first.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {UssdSession._meta.db_table} (session_id, phone_number, phone_e164, service_code, "
+            "network_code, hop_count, last_input, started_at, status, cost_currency) "
+            "VALUES ('ATUid_race', '+254711000001', '+254711000001', '*384*123#', '63902', 1, '', %s, '', '')",
+            [timezone.now()],
+        )
+    first.inc_thread_sharing()
+    committer = threading.Timer(1.0, first.commit)  # it commits while ours waits on it
+    committer.start()
+    hop = {"sessionId": "ATUid_race", "serviceCode": "*384*123#", "phoneNumber": "+254711000001",
+           "networkCode": "63902", "text": ""}  # fmt: skip
+    try:
+        with caplog.at_level("WARNING", logger="hub.callbacks"):
+            response = post_callback(client, USSD_URL, hop)
+    finally:
+        committer.join()
+        first.dec_thread_sharing()
+        first.close()
+    assert response.status_code == 200 and response.content.startswith(b"CON ")
+    stored = UssdHop.objects.get(at_session_id="ATUid_race")
+    assert stored.session.session_id == "ATUid_race" and stored.response
+    assert UssdSession.objects.get(session_id="ATUid_race").hop_count == 2
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+    assert "a concurrent callback conflicted" in caplog.text

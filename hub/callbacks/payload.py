@@ -332,11 +332,13 @@ class Payload:
             if isinstance(value, bool):
                 raise ValueError
             exact = Decimal(str(value))
-            if exact != exact.to_integral_value():
-                raise ValueError
-            number = int(exact)
+            if not exact.is_finite() or exact != exact.to_integral_value():
+                raise ValueError  # "inf", "nan"; "1.5"
         except (ValueError, InvalidOperation):
             raise CallbackError(f"field '{name}' must be a whole number") from None
+        if not minimum <= exact <= maximum:  # compared before int(): "1e999999999" would be a huge int
+            raise CallbackError(f"field '{name}' must be between {minimum} and {maximum}")
+        number = int(exact)
         if not minimum <= number <= maximum:
             raise CallbackError(f"field '{name}' must be between {minimum} and {maximum}")
         return number

@@ -660,3 +660,28 @@ def test_refused_callbacks_are_counted_per_hour_and_path_never_with_the_token(cl
     settings.AT_WEBHOOK_ALLOWED_IPS = ["10.0.0.0/8"]
     post_callback(client, kind.path, fixture_for(kind.name), REMOTE_ADDR="203.0.113.9")
     assert RefusedCallback.objects.get(reason="address").count == 1
+
+
+#: Kinds with a whole-number field, and its name (every caller of Payload.integer).
+INTEGER_FIELDS = {
+    "sms.delivery-reports": "retryCount",
+    "voice.events": "durationInSeconds",
+    "ussd.status": "durationInMillis",
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind_name", sorted(INTEGER_FIELDS))
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("inf", "must be a whole number"), ("-Infinity", "must be a whole number"), ("nan", "must be a whole number"),
+     ("1e999999999", "must be between"), ("1.5", "must be a whole number")],
+)  # fmt: skip
+def test_a_whole_number_that_is_infinite_not_a_number_or_huge_is_a_400_and_a_row(client, kind_name, value, problem):
+    kind = kinds()[kind_name]
+    field = INTEGER_FIELDS[kind_name]
+    response = post_callback(client, kind.path, {**fixture_for(kind_name), field: value})
+    assert response.status_code == 400
+    assert f"field '{field}' {problem}" in response.json()["error"]
+    event = kind.model.objects.get()
+    assert (event.state, event.payload[field]) == (ProcessingState.FAILED, value)

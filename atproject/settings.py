@@ -1,11 +1,12 @@
 """Settings for atproject, read from the environment (and `.env` when present).
 
 Every variable is documented in `.env.example`. Defaults are the offline, embedded
-ones (SQLite, AT sandbox); nothing secret has a production default: with DEBUG off,
-SECRET_KEY must be set or the project refuses to start.
+ones (SQLite, AT sandbox); nothing secret has a production default: with DEBUG off, SECRET_KEY must be
+set or the web server and the worker refuse to start.
 """
 
 import os
+import secrets
 from pathlib import Path
 
 import environ
@@ -27,12 +28,13 @@ env = Env()
 DEBUG = env.bool("DEBUG", default=False)
 
 SECRET_KEY = env.str("SECRET_KEY", default="").strip()
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set it in the environment or in .env "
-            "(DEBUG=true allows an insecure development key)."
-        )
+#: DEBUG off and no SECRET_KEY: the web server and the worker refuse to start (hub.startup) and
+#: `check --deploy` fails; commands that serve nothing (check, makemigrations, migrate) still run,
+#: with a key of their own that nothing outlives.
+SECRET_KEY_MISSING = not SECRET_KEY and not DEBUG
+if SECRET_KEY_MISSING:
+    SECRET_KEY = secrets.token_urlsafe(50)
+elif not SECRET_KEY:
     SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])

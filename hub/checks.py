@@ -15,11 +15,12 @@ def webhook_token_set(app_configs, **kwargs):
     if settings.AT_WEBHOOK_TOKEN:
         return []
     if not settings.DEBUG:
+        # The server refuses every callback (and says so at start); `check --deploy` fails (E001).
         return [
-            Error(
+            Warning(
                 "AT_WEBHOOK_TOKEN is not set: with DEBUG off every callback is refused (403).",
                 hint=NO_TOKEN_HINT,
-                id="atproject.E003",
+                id="atproject.W002",
             )
         ]
     return [
@@ -29,6 +30,15 @@ def webhook_token_set(app_configs, **kwargs):
             id="atproject.W001",
         )
     ]
+
+
+@register(Tags.security, deploy=True)
+def secret_key_set_for_deploy(app_configs, **kwargs):
+    from hub.startup import NO_SECRET_KEY
+
+    if getattr(settings, "SECRET_KEY_MISSING", False):
+        return [Error(NO_SECRET_KEY, id="atproject.E004")]
+    return []
 
 
 @register(Tags.security, deploy=True)

@@ -376,8 +376,10 @@ def test_check_warns_without_token_and_errors_under_deploy(settings):
     assert [m.id for m in webhook_token_set_for_deploy(None)] == ["atproject.E001"]
     with pytest.raises(SystemCheckError, match=r"atproject\.E001"):
         call_command("check", "--deploy", "--tag", "security")
-    settings.DEBUG = False  # then every callback is refused: an error even without --deploy
-    assert [m.id for m in webhook_token_set(None)] == ["atproject.E003"]
+    settings.DEBUG = False  # then every callback is refused: said by `check`, an error for `check --deploy`
+    assert [m.id for m in webhook_token_set(None)] == ["atproject.W002"]
+    with pytest.raises(SystemCheckError, match=r"atproject\.E001"):
+        call_command("check", "--deploy", "--tag", "security")
 
 
 @override_settings(AT_WEBHOOK_TOKEN=["a-long-enough-token-0123"])

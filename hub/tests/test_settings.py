@@ -34,10 +34,30 @@ def test_check_deploy_is_clean_with_production_values():
     assert "no issues" in result.stdout
 
 
-def test_production_without_secret_key_refuses_to_start():
-    result = manage("check", **{**PRODUCTION, "SECRET_KEY": ""})
-    assert result.returncode != 0
-    assert "SECRET_KEY is not set" in result.stderr
+def test_production_without_secret_key_refuses_to_serve_and_fails_the_deploy_check():
+    without = {**PRODUCTION, "SECRET_KEY": ""}
+    for command in (["check", "--deploy"], ["worker", "--batch"]):
+        result = manage(*command, **without)
+        assert result.returncode != 0, command
+        assert "SECRET_KEY is not set" in result.stderr, result.stderr[-500:]
+    clean = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
+    server = subprocess.run(
+        [sys.executable, "-c", "import atproject.wsgi"],
+        cwd=settings.BASE_DIR,
+        env={**clean, **without, "DJANGO_SETTINGS_MODULE": "atproject.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert server.returncode != 0
+    assert "SECRET_KEY is not set" in server.stderr
+
+
+def test_a_bare_checkout_passes_check_and_makemigrations_check():
+    """Nothing configured (no .env, no environment): the commands that serve nothing still run."""
+    for command in (["check"], ["makemigrations", "--check", "--dry-run"]):
+        result = manage(*command, AT_ENV_FILE="")
+        assert result.returncode == 0, result.stdout + result.stderr[-800:]
 
 
 def test_production_without_webhook_token_fails_deploy_check():

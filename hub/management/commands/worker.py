@@ -32,6 +32,7 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
 from hub import queue
+from hub.startup import require_secret_key
 
 logger = logging.getLogger("atproject.worker")
 
@@ -124,6 +125,7 @@ class Command(BaseCommand):
     def handle(
         self, *args, queue_name, interval, batch, max_tasks, worker_id, startup_delay, no_fork, verbosity, **options
     ):
+        require_secret_key()
         if queue.uses_redis():
             self.run_rq(queue_name, batch, max_tasks, worker_id, no_fork, verbosity)
             return

@@ -12,7 +12,6 @@ second notice, and sends one "resolved" once the simulator is back to normal.
 """
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ from alerts.models import AlertKind, AlertRule, Scope
 from hub.models import RefusedCallback, SendFailure
 from hub.outbound import OutboundStatus
 from hub.tests import test_end_to_end as e2e
-from hub.tests.test_end_to_end import _answers, database_url, free_port, invoke, wait_until
+from hub.tests.test_end_to_end import _answers, database_url, free_port, invoke, stack_env, wait_until
 from sms.models import OutboundMessage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -85,32 +84,12 @@ def stack(django_db_setup, django_db_blocker, receiver):
     stack of hub's end-to-end tests, so that its `api` fixture runs over this one."""
     web_port, sim_port = free_port(), free_port()
     with django_db_blocker.unblock():
-        url = database_url()
-    env = {
-        **os.environ,
-        "AT_ENV_FILE": "",
-        "DJANGO_SETTINGS_MODULE": "atproject.settings",
-        "DATABASE_URL": url,
-        "DEBUG": "false",
-        "SECRET_KEY": "end-to-end-tests",
-        "SECURE_SSL_REDIRECT": "false",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "AT_WEBHOOK_TOKEN": settings.AT_WEBHOOK_TOKEN[0],
-        "AT_API_URL": f"http://127.0.0.1:{sim_port}",
-        "AT_API_KEY": API_KEY,
-        "AT_USERNAME": "sandbox",
-        "AT_VOICE_NUMBER": "+254711082000",
-        "AT_SHORTCODE": "8995",
-        "AT_RETRY_BACKOFF": "1",
-        "AT_ALERT_WEBHOOK_URLS": receiver.url,
-        "AT_ALERT_EMAILS": "",
-        "LOG_LEVEL": "WARNING",
-        "HOST": "127.0.0.1",
-        "PORT": str(web_port),
-        "WEB_CONCURRENCY": "1",
-        "WEB_ACCESS_LOG": "0",
-        "PYTHON_BIN": str(Path(sys.executable).parent),
-    }
+        env = stack_env(
+            database_url(), web_port, sim_port,
+            AT_API_KEY=API_KEY,
+            AT_ALERT_WEBHOOK_URLS=receiver.url,
+            AT_ALERT_EMAILS="",
+        )  # fmt: skip
     manage = [sys.executable, str(BASE_DIR / "manage.py")]
     sim = [*manage, "atsim", "--port", str(sim_port), "--project-url", f"http://127.0.0.1:{web_port}"]
     commands = [

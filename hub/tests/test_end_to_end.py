@@ -57,13 +57,10 @@ def wait_until(check, timeout=20.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture(scope="module")
-def stack(django_db_setup, django_db_blocker):
-    """The project (the production server, scripts/serve), one task worker and the simulator, over the test database."""
-    web_port, sim_port = free_port(), free_port()
-    with django_db_blocker.unblock():
-        url = database_url()
-    env = {
+def stack_env(url: str, web_port: int, sim_port: int, **extra: str) -> dict:
+    """The environment of the stack's processes (the production server, workers, the simulator) over the
+    database at `url`: production settings, AT at the simulator; `extra` adds or overrides variables."""
+    return {
         **os.environ,
         "AT_ENV_FILE": "",
         "DJANGO_SETTINGS_MODULE": "atproject.settings",
@@ -85,7 +82,16 @@ def stack(django_db_setup, django_db_blocker):
         "WEB_CONCURRENCY": "1",
         "WEB_ACCESS_LOG": "0",
         "PYTHON_BIN": str(Path(sys.executable).parent),
+        **extra,
     }
+
+
+@pytest.fixture(scope="module")
+def stack(django_db_setup, django_db_blocker):
+    """The project (the production server, scripts/serve), one task worker and the simulator, over the test database."""
+    web_port, sim_port = free_port(), free_port()
+    with django_db_blocker.unblock():
+        env = stack_env(database_url(), web_port, sim_port)
     manage = [sys.executable, str(BASE_DIR / "manage.py")]
     commands = [
         [str(BASE_DIR / "scripts" / "serve")],

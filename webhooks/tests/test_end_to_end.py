@@ -2,7 +2,6 @@
 registered for `sms.delivered` gets one correctly signed event per delivered message of a 1,000-recipient send,
 although it was down during part of the send and the worker was killed mid-way."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from rest_framework.authtoken.models import Token
 from standardwebhooks import Webhook
 
 from hub.outbound import OutboundStatus
-from hub.tests.test_end_to_end import _answers, database_url, free_port, wait_until
+from hub.tests.test_end_to_end import _answers, database_url, free_port, stack_env, wait_until
 from sms.models import OutboundMessage
 
 from .conftest import Receiver
@@ -39,30 +38,13 @@ def _statuses() -> str:
 def test_every_delivered_message_of_a_1000_recipient_send_reaches_a_receiver_down_for_a_while(django_db_blocker):
     web_port, sim_port, receiver_port = free_port(), free_port(), free_port()
     with django_db_blocker.unblock():
-        url = database_url()
-    env = {
-        **os.environ,
-        "AT_ENV_FILE": "",
-        "DJANGO_SETTINGS_MODULE": "atproject.settings",
-        "DATABASE_URL": url,
-        "DEBUG": "false",
-        "SECRET_KEY": "end-to-end-tests",
-        "SECURE_SSL_REDIRECT": "false",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "AT_WEBHOOK_TOKEN": settings.AT_WEBHOOK_TOKEN[0],
-        "AT_API_URL": f"http://127.0.0.1:{sim_port}",
-        "AT_API_KEY": API_KEY,
-        "AT_USERNAME": "sandbox",
-        "AT_EVENTS_ALLOW_PRIVATE": "true",
-        "AT_EVENTS_CONNECT_TIMEOUT": "0.5",
-        "AT_EVENTS_READ_TIMEOUT": "1",
-        "LOG_LEVEL": "WARNING",
-        "HOST": "127.0.0.1",
-        "PORT": str(web_port),
-        "WEB_CONCURRENCY": "1",
-        "WEB_ACCESS_LOG": "0",
-        "PYTHON_BIN": str(Path(sys.executable).parent),
-    }
+        env = stack_env(
+            database_url(), web_port, sim_port,
+            AT_API_KEY=API_KEY,
+            AT_EVENTS_ALLOW_PRIVATE="true",
+            AT_EVENTS_CONNECT_TIMEOUT="0.5",
+            AT_EVENTS_READ_TIMEOUT="1",
+        )  # fmt: skip
     manage = [sys.executable, str(BASE_DIR / "manage.py")]
     worker = [*manage, "worker", "--interval", "0.1", "--no-startup-delay"]
     simulator = [*manage, "atsim", "--port", str(sim_port), "--project-url", f"http://127.0.0.1:{web_port}",

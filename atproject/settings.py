@@ -153,10 +153,8 @@ else:
     options.setdefault("server_side_binding", True)
     options.setdefault("connect_timeout", DB_CONNECT_TIMEOUT)
     # Empty (not unset) turns preparing off.
-    prepare_threshold = env.str("DB_PREPARE_THRESHOLD", default="5")
-    options.setdefault(
-        "prepare_threshold", env.int("DB_PREPARE_THRESHOLD", None, minimum=0) if prepare_threshold.strip() else None
-    )
+    preparing = env.str("DB_PREPARE_THRESHOLD", default="5").strip() != ""
+    options.setdefault("prepare_threshold", env.int("DB_PREPARE_THRESHOLD", 5, minimum=0) if preparing else None)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -74,6 +74,17 @@ def test_proxy_header_trusted_only_when_configured():
     assert on.stdout.strip() == "('HTTP_X_FORWARDED_PROTO', 'https')"
 
 
+@pytest.mark.parametrize(("value", "expected"), [(None, "5"), ("", "None"), ("0", "0"), (" 12 ", "12")])
+def test_postgresql_statements_are_prepared_after_db_prepare_threshold_uses(value, expected):
+    """Unset: 5 (the documented default); empty: never (PgBouncer in transaction mode); else the number."""
+    code = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS']['prepare_threshold'])"
+    env = {**PRODUCTION, "DATABASE_URL": "postgres://u:p@127.0.0.1:5432/db"}
+    if value is not None:
+        env["DB_PREPARE_THRESHOLD"] = value
+    result = manage("shell", "--no-imports", "-c", code, **env)
+    assert result.stdout.strip() == expected, result.stderr[-500:]
+
+
 def test_sqlite_runs_in_wal_mode_with_immediate_transactions(db):
     from django.db import connection
 

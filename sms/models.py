@@ -19,6 +19,7 @@ from hub.callbacks.models import (
     failed_index,
     phone_columns,
     plain_indexes,
+    window_dedupe_index,
 )
 from hub.callbacks.payload import Payload
 from hub.outbound import OutboundRequest, OutboundStatus
@@ -85,17 +86,15 @@ class DeliveryReport(CallbackEvent):
 class InboundMessage(CallbackEvent):
     """A message a subscriber sent to our shortcode (two-way or premium SMS)."""
 
-    at_id = models.CharField(_("AT id"), max_length=ID_LENGTH, blank=True, db_index=True)
-    from_number, from_e164 = phone_columns(_("from"))
-    to_number = models.CharField(
-        _("to"), max_length=PHONE_LENGTH, blank=True, db_index=True, help_text=_("Our shortcode or number.")
-    )
+    at_id = models.CharField(_("AT id"), max_length=ID_LENGTH, blank=True)
+    from_number, from_e164 = phone_columns(_("from"), db_index=False)
+    to_number = models.CharField(_("to"), max_length=PHONE_LENGTH, blank=True, help_text=_("Our shortcode or number."))
     text = models.TextField(_("text"), blank=True)
     sent_at = models.DateTimeField(_("date"), null=True, blank=True, help_text=_("When AT received the message."))
     link_id = models.CharField(
         _("link id"), max_length=ID_LENGTH, blank=True, help_text=_("Premium SMS: needed to reply on demand.")
     )
-    network_code = models.CharField(_("network code"), max_length=CODE_LENGTH, blank=True, db_index=True)
+    network_code = models.CharField(_("network code"), max_length=CODE_LENGTH, blank=True)
     cost = models.DecimalField(_("cost"), max_digits=18, decimal_places=4, null=True, blank=True)
     cost_currency = models.CharField(_("currency"), max_length=3, blank=True)
 
@@ -103,7 +102,10 @@ class InboundMessage(CallbackEvent):
         verbose_name = _("inbound message")
         verbose_name_plural = _("inbound messages")
         constraints = [dedupe_constraint("sms_inboundmessage_dedupe")]
-        indexes = [failed_index("sms_inbound")]
+        indexes = [
+            failed_index("sms_inbound"),
+            *plain_indexes("sms_inbound", "at_id", "from_e164", "to_number", "network_code"),
+        ]
 
     def __str__(self):
         return f"{self.from_number}: {self.text[:40]}"
@@ -146,7 +148,7 @@ class OptOutEvent(CallbackEvent):
     class Meta(CallbackEvent.Meta):
         verbose_name = _("opt-out event")
         verbose_name_plural = _("opt-out events")
-        indexes = [failed_index("sms_optout_event")]
+        indexes = [failed_index("sms_optout_event"), window_dedupe_index("sms_optout_event")]
 
     def __str__(self):
         return f"{self.phone_number} ✕ {self.sender_id}"
@@ -180,7 +182,7 @@ class SubscriptionEvent(CallbackEvent):
     class Meta(CallbackEvent.Meta):
         verbose_name = _("subscription event")
         verbose_name_plural = _("subscription events")
-        indexes = [failed_index("sms_subscription_event")]
+        indexes = [failed_index("sms_subscription_event"), window_dedupe_index("sms_subscription_event")]
 
     def __str__(self):
         return f"{self.phone_number} {self.update_type} {self.short_code}/{self.keyword}"
@@ -352,7 +354,7 @@ class OutboundMessage(OutboundRequest):
 
     batch = models.ForeignKey(OutboundBatch, verbose_name=_("batch"), on_delete=models.CASCADE, related_name="messages")
     phone = models.CharField(
-        _("phone"), max_length=PHONE_LENGTH, db_index=True, help_text=_("E.164; as given when it was invalid.")
+        _("phone"), max_length=PHONE_LENGTH, help_text=_("E.164; as given when it was invalid.")
     )
     text = models.TextField(_("text"))
     sender = models.CharField(_("sender"), max_length=ID_LENGTH, blank=True)
@@ -367,7 +369,7 @@ class OutboundMessage(OutboundRequest):
         on_delete=models.SET_NULL,
         related_name="replies",
     )
-    at_message_id = models.CharField(_("AT message id"), max_length=ID_LENGTH, blank=True, db_index=True)
+    at_message_id = models.CharField(_("AT message id"), max_length=ID_LENGTH, blank=True)
     at_status_code = models.SmallIntegerField(_("AT status code"), null=True, blank=True)
     at_status = models.CharField(
         _("AT status"), max_length=CODE_LENGTH, blank=True, help_text=_("AT's latest word: send answer or report.")
@@ -379,6 +381,8 @@ class OutboundMessage(OutboundRequest):
     class Meta(OutboundRequest.Meta):
         verbose_name = _("outbound message")
         verbose_name_plural = _("outbound messages")
+        # Every send writes a row and every delivery report updates one (which rewrites each index entry).
+        indexes = [*OutboundRequest.Meta.indexes, *plain_indexes("sms_outbound", "phone", "at_message_id")]
 
     def __str__(self):
         return f"{self.phone}: {self.text[:30]} ({self.get_status_display()})"

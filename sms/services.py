@@ -12,6 +12,7 @@ from django.utils import timezone
 import webhooks
 from hub import gateway
 from hub.answers import Outcome, link_early_events, store_answers
+from hub.callbacks.ingest import db_value
 from hub.callbacks.models import Arrival, InsertEffect
 from hub.outbound import RESENDABLE, OutboundStatus, handle_failure, insert_rows, statuses_below
 from hub.phones import normalize_phone
@@ -349,7 +350,7 @@ def _advance_sql(at_message_id: str, at_status: str, received_at, failure_reason
     if status is None:
         return None
     fields = {"status": status, "updated_at": timezone.now(), **report_fields(at_status, received_at, failure_reason)}
-    values = [OutboundMessage._meta.get_field(n).get_db_prep_save(v, connection) for n, v in fields.items()]
+    values = [db_value(OutboundMessage._meta.get_field(n), v, connection) for n, v in fields.items()]
     sql = _advance_statement(connection.vendor, status, tuple(fields))
     return sql, [*values, at_message_id, *_statuses_below(status)]
 

@@ -197,8 +197,8 @@ class UssdSession(models.Model):
     """One USSD session (AT's sessionId): its hops, and the end AT reports."""
 
     session_id = models.CharField(_("session id"), max_length=ID_LENGTH, unique=True)
-    phone_number, phone_e164 = phone_columns(_("phone number"))
-    service_code = models.CharField(_("service code"), max_length=CODE_LENGTH, blank=True, db_index=True)
+    phone_number, phone_e164 = phone_columns(_("phone number"), db_index=False)
+    service_code = models.CharField(_("service code"), max_length=CODE_LENGTH, blank=True)
     network_code = models.CharField(_("network code"), max_length=CODE_LENGTH, blank=True)
     started_at = models.DateTimeField(_("started at"), db_index=True)
     last_input = models.CharField(_("last input"), max_length=255, blank=True, help_text=_("AT's full text path."))
@@ -207,7 +207,6 @@ class UssdSession(models.Model):
         _("final status"),
         max_length=CODE_LENGTH,
         blank=True,
-        db_index=True,
         help_text=_("From AT's end-of-session notification (Success, Incomplete, Failed); empty while open."),
     )
     cost = models.DecimalField(_("cost"), max_digits=18, decimal_places=4, null=True, blank=True)
@@ -219,6 +218,8 @@ class UssdSession(models.Model):
         verbose_name = _("USSD session")
         verbose_name_plural = _("USSD sessions")
         ordering = ["-started_at", "-pk"]
+        # Every first hop writes a session: plain indexes only (see `plain_indexes`).
+        indexes = plain_indexes("ussd_session", "phone_e164", "service_code", "status")
 
     def __str__(self):
         return f"{self.phone_number} {self.service_code} ({self.session_id})"

@@ -5,7 +5,15 @@ from datetime import timedelta
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from hub.callbacks.models import CODE_LENGTH, ID_LENGTH, PHONE_LENGTH, CallbackEvent, failed_index
+from hub.callbacks.models import (
+    CODE_LENGTH,
+    ID_LENGTH,
+    PHONE_LENGTH,
+    CallbackEvent,
+    failed_index,
+    plain_indexes,
+    window_dedupe_index,
+)
 from hub.callbacks.payload import Payload
 from hub.outbound import OutboundRequest
 
@@ -101,7 +109,7 @@ class VoiceCallback(CallbackEvent):
     number; `direction` tells which way the call goes.
     """
 
-    at_session_id = models.CharField(_("session id"), max_length=ID_LENGTH, blank=True, db_index=True)
+    at_session_id = models.CharField(_("session id"), max_length=ID_LENGTH, blank=True)
     is_active = models.BooleanField(_("active"), null=True, blank=True)
     direction = models.CharField(_("direction"), max_length=CODE_LENGTH, blank=True)
     caller_number = models.CharField(
@@ -166,7 +174,11 @@ class VoiceInstruction(VoiceCallback):
     class Meta(VoiceCallback.Meta):
         verbose_name = _("voice instruction request")
         verbose_name_plural = _("voice instruction requests")
-        indexes = [failed_index("voice_instruction")]
+        indexes = [
+            failed_index("voice_instruction"),
+            window_dedupe_index("voice_instruction"),
+            *plain_indexes("voice_instruction", "at_session_id"),
+        ]
 
 
 class VoiceEvent(VoiceCallback):
@@ -179,7 +191,11 @@ class VoiceEvent(VoiceCallback):
     class Meta(VoiceCallback.Meta):
         verbose_name = _("voice event")
         verbose_name_plural = _("voice events")
-        indexes = [failed_index("voice_event")]
+        indexes = [
+            failed_index("voice_event"),
+            window_dedupe_index("voice_event"),
+            *plain_indexes("voice_event", "at_session_id"),
+        ]
 
 
 # --- What callers hear ---------------------------------------------------------------------------

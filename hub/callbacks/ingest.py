@@ -154,6 +154,14 @@ def _insert_target(model, vendor: str) -> tuple[list, str, str]:
     return [(f, as_is.get(type(f))) for f in fields], target, tail
 
 
+def db_value(f, value, connection):
+    """`value` as the database takes it for field `f`, Django's preparation skipped where it only checks the type."""
+    as_is = _PASSED_AS_IS.get(type(f))
+    if as_is is None and connection.vendor == "postgresql" and type(f) is models.DateTimeField:
+        as_is = datetime
+    return _prepared(f, as_is, value, connection)
+
+
 def _prepared(f, as_is: type | None, value, connection):
     """`value` as the database takes it for field `f`: as it is when of the type `as_is` (an aware datetime)."""
     if value is None and as_is is not None:
@@ -205,7 +213,7 @@ def _insert_unless_known(model, key: str, values: dict) -> tuple[CallbackEvent, 
         cursor.execute(*_insert_sql(model, event, connection))
         row = cursor.fetchone()
     if row is None:
-        return model.objects.get(dedupe_key=key), False
+        return model.with_key(key).get(), False
     return _stored(event, row[0], using), True
 
 
@@ -250,7 +258,7 @@ def _store_and_apply_at_once(kind: CallbackKind, key: str, values: dict, now) ->
             setattr(event, attnames[column], value)
         return Outcome(_stored(event, row[0], using), created=True)
     with transaction.atomic(using=using):
-        return Outcome(_count_repeat(model, model.objects.get(dedupe_key=key), now), created=False)
+        return Outcome(_count_repeat(model, model.with_key(key).get(), now), created=False)
 
 
 def _find_or_create(model, key: str, values: dict, now) -> tuple[CallbackEvent, bool]:
@@ -258,8 +266,9 @@ def _find_or_create(model, key: str, values: dict, now) -> tuple[CallbackEvent, 
         event, created = _insert_unless_known(model, key, values)
     else:
         event = (
-            model.objects.select_for_update()
-            .filter(dedupe_key=key, last_received_at__gte=now - model.dedupe_window)
+            model.with_key(key)
+            .select_for_update()
+            .filter(last_received_at__gte=now - model.dedupe_window)
             .order_by("-last_received_at")
             .first()
         )
@@ -305,7 +314,7 @@ def reprocess(event: CallbackEvent) -> bool:
         return False
     with transaction.atomic():
         if model.dedupe_window is None:
-            other = model.objects.filter(dedupe_key=key).exclude(pk=event.pk).values_list("pk", flat=True).first()
+            other = model.with_key(key).exclude(pk=event.pk).values_list("pk", flat=True).first()
             if other is not None:
                 error = f"a repeat of #{other}, which was applied"
                 model.objects.filter(pk=event.pk).update(state=ProcessingState.FAILED, error=error)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
@@ -107,8 +108,19 @@ class ProcessingState(models.TextChoices):
 
 
 def dedupe_constraint(name: str) -> models.UniqueConstraint:
-    """One row per repeat key: concurrent deliveries of one callback cannot both insert."""
+    """One row per repeat key: concurrent deliveries of one callback cannot both insert.
+
+    It is also the index repeats are found by (`CallbackEvent.with_key`): a
+    strict kind keeps no other index on `dedupe_key`.
+    """
     return models.UniqueConstraint(fields=["dedupe_key"], condition=~Q(dedupe_key=""), name=name)
+
+
+def window_dedupe_index(prefix: str) -> models.Index:
+    """The index a kind with a `dedupe_window` finds repeats by: the key, then the latest delivery."""
+    name = f"{prefix}_repeat"
+    assert len(name) <= 30, f"index name {name!r} is longer than the 30 characters Django allows"
+    return models.Index(fields=["dedupe_key", "last_received_at"], name=name)
 
 
 class CallbackEvent(models.Model):
@@ -147,7 +159,6 @@ class CallbackEvent(models.Model):
         _("repeat key"),
         max_length=64,
         blank=True,
-        db_index=True,
         editable=False,
         help_text=_("Hash of what identifies this callback; empty when the payload was invalid."),
     )
@@ -165,6 +176,16 @@ class CallbackEvent(models.Model):
         ordering = ["-received_at", "-pk"]
         get_latest_by = "received_at"
         # Each kind declares `failed_index("<app>_<kind>")` (names need the app label and fit 30 characters).
+
+    @classmethod
+    def with_key(cls, key: str) -> models.QuerySet:
+        """The rows stored under repeat key `key` (strict kinds: one at most).
+
+        The unique index's condition is repeated, as a literal (a parameter
+        would not do), so that PostgreSQL uses that partial index in a prepared
+        statement's generic plan too, where it cannot see that `key` is not empty.
+        """
+        return cls.objects.filter(dedupe_key=key).exclude(dedupe_key=RawSQL("''", ()))
 
     @classmethod
     def fields_from_payload(cls, payload: Payload) -> dict[str, Any]:

@@ -64,6 +64,9 @@ def test_every_strict_kind_has_its_repeat_constraint_a_fixture_and_an_admin(name
     if model.dedupe_window is None:
         unique = [c for c in model._meta.constraints if isinstance(c, models.UniqueConstraint)]
         assert any(c.fields == ("dedupe_key",) for c in unique), "declare dedupe_constraint(...) in Meta"
+    else:
+        indexed = [tuple(i.fields) for i in model._meta.indexes]
+        assert ("dedupe_key", "last_received_at") in indexed, "declare window_dedupe_index(...) in Meta.indexes"
 
 
 def _payload_reads(model) -> dict[str, str]:

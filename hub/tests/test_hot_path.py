@@ -229,3 +229,82 @@ def test_a_hop_racing_its_sessions_first_hop_is_stored_step_by_step_with_a_warni
     assert UssdSession.objects.get(session_id="ATUid_race").hop_count == 2
     assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
     assert "a concurrent callback conflicted" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)  # as served: autocommitted, one connection kept between requests
+def test_the_hot_statements_are_prepared_on_postgresql(client):
+    """Parsed and planned once per connection, not once per callback (DB_PREPARE_THRESHOLD, 5 by default)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    assert connection.settings_dict["OPTIONS"]["prepare_threshold"] == 5
+    for n in range(8):
+        payload = {**load_payload("sms", "delivery_report"), "id": f"ATXid_prepared_{n}"}
+        assert post_callback(client, DLR_URL, payload).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any('INTO "sms_deliveryreport"' in statement for statement in prepared), prepared
+
+
+#: The tables every callback or send writes to.
+HOT_TABLES = [
+    "sms_deliveryreport",
+    "sms_inboundmessage",
+    "sms_outboundmessage",
+    "ussd_ussdhop",
+    "ussd_ussdsession",
+    "voice_voiceinstruction",
+    "voice_voiceevent",
+]
+
+
+def test_the_hot_tables_keep_no_index_that_no_query_uses():
+    """No LIKE (varchar_pattern_ops) index beside a plain one, no second index on the repeat key."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's LIKE indexes")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s) ORDER BY 1, 2",
+            [HOT_TABLES],
+        )
+        indexes = cursor.fetchall()
+    assert {table for table, _, _ in indexes} == set(HOT_TABLES)
+    assert [name for _, name, definition in indexes if "_pattern_ops" in definition] == [
+        "ussd_ussdsession_session_id_4b3f9f80_like"  # of its unique session_id (left: a constraint AT's id needs)
+    ]
+    on_key = {}
+    for table, name, definition in indexes:
+        if "(dedupe_key" in definition:
+            on_key.setdefault(table, []).append(name)
+    assert all(len(names) == 1 for names in on_key.values()), on_key
+    assert set(on_key) == set(HOT_TABLES) - {"sms_outboundmessage", "ussd_ussdsession"}
+
+
+@pytest.mark.parametrize("label", ["sms.DeliveryReport", "ussd.UssdHop", "voice.VoiceEvent"])
+def test_a_repeat_is_found_through_an_index_in_a_prepared_statements_generic_plan(label):
+    """A prepared statement's generic plan cannot see that the key is not empty: `with_key` says so."""
+    from django.apps import apps
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's generic plans")
+    model = apps.get_model(label)
+    sql, params = model.with_key("a" * 64).values_list("pk").query.sql_with_params()
+    numbered = sql
+    for n in range(1, len(params) + 1):
+        numbered = numbered.replace("%s", f"${n}", 1)
+    import psycopg
+
+    connection.ensure_connection()
+    types = ", ".join(["varchar"] * len(params))
+    values = ", ".join(["%s"] * len(params))
+    # Client-side binding: PREPARE's own $n stay its parameters, the values given to EXECUTE are quoted in.
+    with psycopg.ClientCursor(connection.connection) as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"PREPARE repeat_lookup({types}) AS {numbered}")
+        try:
+            cursor.execute(f"EXPLAIN EXECUTE repeat_lookup({values})", params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("DEALLOCATE repeat_lookup")
+    assert "Index Cond: ((dedupe_key)::text = ($1)::text)" in plan, plan  # found by the key, not scanned for it

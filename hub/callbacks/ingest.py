@@ -141,17 +141,24 @@ _PASSED_AS_IS = {
 }
 
 
+def _read_as_stored(f) -> bool:
+    """Whether `f.pre_save` only reads the attribute (no auto_now, no file to save)."""
+    if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+        return False
+    return type(f).pre_save in (models.Field.pre_save, models.DateField.pre_save, models.DateTimeField.pre_save)
+
+
 @functools.cache
 def _insert_target(model, vendor: str) -> tuple[list, str, str]:
-    """The fields an INSERT of `model` sets (each with the type passed as is, or None), its `table (columns)`
-    and its ON CONFLICT ... RETURNING tail."""
+    """The fields an INSERT of `model` sets (each with the type passed as is, or None, and whether its value is
+    the attribute as it is), its `table (columns)` and its ON CONFLICT ... RETURNING tail."""
     quote = connections[router.db_for_write(model)].ops.quote_name
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     key = quote("dedupe_key")
     target = f"{quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
     tail = f"ON CONFLICT ({key}) WHERE NOT ({key} = '') DO NOTHING RETURNING {quote(model._meta.pk.column)}"
     as_is = {**_PASSED_AS_IS, models.DateTimeField: datetime} if vendor == "postgresql" else _PASSED_AS_IS
-    return [(f, as_is.get(type(f))) for f in fields], target, tail
+    return [(f, as_is.get(type(f)), _read_as_stored(f)) for f in fields], target, tail
 
 
 def db_value(f, value, connection):
@@ -171,26 +178,33 @@ def _prepared(f, as_is: type | None, value, connection):
     return f.get_db_prep_save(value, connection)
 
 
+@functools.lru_cache(maxsize=512)
+def _insert_statement(target: str, tail: str, placeholders: tuple[str, ...], returning: str, effect_sql: str) -> str:
+    """The statement's text, built once for each shape (a kind's effect has a few: one per status moved to)."""
+    # Quoted identifiers from the model's meta; every value is a parameter.
+    sql = f"INSERT INTO {target} VALUES ({', '.join(placeholders)}) {tail}{returning}"  # noqa: S608
+    if effect_sql:
+        sql = f"WITH inserted AS ({sql}), effect AS ({effect_sql}) SELECT * FROM inserted"  # noqa: S608
+    return sql
+
+
 def _insert_sql(model, event: CallbackEvent, connection, effect: InsertEffect | None = None) -> tuple[str, list]:
     """INSERT ... ON CONFLICT DO NOTHING on the repeat key, returning the new id (none for a repeat)."""
     fields, target, tail = _insert_target(model, connection.vendor)
     columns = effect.columns if effect else {}
     placeholders, params = [], []
-    for f, as_is in fields:
+    for f, as_is, read_as_stored in fields:
         if f.column in columns:
             expression, expression_params = columns[f.column]
             placeholders.append(expression)
             params.extend(expression_params)
         else:
             placeholders.append("%s")
-            params.append(_prepared(f, as_is, f.pre_save(event, add=True), connection))
-    returning = getattr(effect, "returning", ())
-    if returning:
-        tail += "".join(f", {connection.ops.quote_name(column)}" for column in returning)
-    # Quoted identifiers from the model's meta; every value is a parameter.
-    sql = f"INSERT INTO {target} VALUES ({', '.join(placeholders)}) {tail}"  # noqa: S608
+            value = getattr(event, f.attname) if read_as_stored else f.pre_save(event, add=True)
+            params.append(_prepared(f, as_is, value, connection))
+    returning = "".join(f", {connection.ops.quote_name(column)}" for column in getattr(effect, "returning", ()))
+    sql = _insert_statement(target, tail, tuple(placeholders), returning, effect.sql if effect else "")
     if effect and effect.sql:
-        sql = f"WITH inserted AS ({sql}), effect AS ({effect.sql}) SELECT * FROM inserted"  # noqa: S608
         params.extend(effect.params)
     return sql, params
 

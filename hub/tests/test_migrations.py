@@ -4,8 +4,11 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-#: (app, the migration before the plain-index one): every app whose hot tables lost an index.
-BEFORE_PLAIN_INDEXES = [("sms", "0008_outbound_last_error_next_attempt"), ("ussd", "0008_failed_index_names_with_app_label")]
+#: (app, the migration before its plain-index one), for the two apps the test reads the indexes of.
+BEFORE_PLAIN_INDEXES = [
+    ("sms", "0008_outbound_last_error_next_attempt"),
+    ("ussd", "0008_failed_index_names_with_app_label"),
+]
 
 
 def migrate(targets):

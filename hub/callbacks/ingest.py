@@ -149,6 +149,12 @@ def _read_as_stored(f) -> bool:
 
 
 @functools.cache
+def _as_is_types(vendor: str) -> dict:
+    """`_PASSED_AS_IS` on this database: on PostgreSQL, an aware datetime too."""
+    return {**_PASSED_AS_IS, models.DateTimeField: datetime} if vendor == "postgresql" else _PASSED_AS_IS
+
+
+@functools.cache
 def _insert_target(model, vendor: str) -> tuple[list, str, str]:
     """The fields an INSERT of `model` sets (each with the type passed as is, or None, and whether its value is
     the attribute as it is), its `table (columns)` and its ON CONFLICT ... RETURNING tail."""
@@ -157,16 +163,13 @@ def _insert_target(model, vendor: str) -> tuple[list, str, str]:
     key = quote("dedupe_key")
     target = f"{quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
     tail = f"ON CONFLICT ({key}) WHERE NOT ({key} = '') DO NOTHING RETURNING {quote(model._meta.pk.column)}"
-    as_is = {**_PASSED_AS_IS, models.DateTimeField: datetime} if vendor == "postgresql" else _PASSED_AS_IS
+    as_is = _as_is_types(vendor)
     return [(f, as_is.get(type(f)), _read_as_stored(f)) for f in fields], target, tail
 
 
 def db_value(f, value, connection):
     """`value` as the database takes it for field `f`, Django's preparation skipped where it only checks the type."""
-    as_is = _PASSED_AS_IS.get(type(f))
-    if as_is is None and connection.vendor == "postgresql" and type(f) is models.DateTimeField:
-        as_is = datetime
-    return _prepared(f, as_is, value, connection)
+    return _prepared(f, _as_is_types(connection.vendor).get(type(f)), value, connection)
 
 
 def _prepared(f, as_is: type | None, value, connection):

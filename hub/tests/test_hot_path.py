@@ -283,6 +283,7 @@ def test_the_hot_tables_keep_no_index_that_no_query_uses():
 @pytest.mark.parametrize("label", ["sms.DeliveryReport", "ussd.UssdHop", "voice.VoiceEvent"])
 def test_a_repeat_is_found_through_an_index_in_a_prepared_statements_generic_plan(label):
     """A prepared statement's generic plan cannot see that the key is not empty: `with_key` says so."""
+    import psycopg
     from django.apps import apps
 
     if connection.vendor != "postgresql":
@@ -297,8 +298,6 @@ def test_a_repeat_is_found_through_an_index_in_a_prepared_statements_generic_pla
     numbered = sql
     for n in range(1, len(params) + 1):
         numbered = numbered.replace("%s", f"${n}", 1)
-    import psycopg
-
     connection.ensure_connection()
     types = ", ".join(["varchar"] * len(params))
     values = ", ".join(["%s"] * len(params))
